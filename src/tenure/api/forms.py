@@ -1,0 +1,109 @@
+"""Stripe's bracket notation (`items[0][price]=x`, `expand[]=y`) to nested dicts and lists."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tenure.api.errors import InvalidRequest
+
+_TOKEN = re.compile(r"\[([^\[\]]*)\]")
+_MAX_DEPTH = 8
+
+
+def _split_key(key: str) -> list[str]:
+    head, _, rest = key.partition("[")
+    if not rest:
+        return [key]
+    tail = "[" + rest
+    parts = _TOKEN.findall(tail)
+    if "".join(f"[{p}]" for p in parts) != tail:
+        raise InvalidRequest(f"Invalid parameter name: {key}", param=key)
+    return [head, *parts]
+
+
+def _assign(container: dict[str, Any], parts: list[str], value: str, original_key: str) -> None:
+    node: Any = container
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        nxt = None if last else parts[index + 1]
+        if part == "":
+            if not isinstance(node, _ListBuilder):
+                raise InvalidRequest(f"Invalid array parameter: {original_key}", param=original_key)
+            if last:
+                node.append(value)
+                return
+            child: Any = _ListBuilder() if nxt == "" else {}
+            node.append(child)
+            node = child
+            continue
+        if not isinstance(node, dict):
+            raise InvalidRequest(f"Invalid parameter: {original_key}", param=original_key)
+        if last:
+            existing = node.get(part)
+            if isinstance(existing, dict | _ListBuilder):
+                raise InvalidRequest(f"Invalid parameter: {original_key}", param=original_key)
+            node[part] = value
+            return
+        existing = node.get(part)
+        if isinstance(existing, str):
+            raise InvalidRequest(f"Invalid parameter: {original_key}", param=original_key)
+        if existing is None:
+            existing = _ListBuilder() if nxt == "" else {}
+            node[part] = existing
+        node = existing
+
+
+class _ListBuilder(list[Any]):
+    """Marks lists built from `key[]` so that `key[0]` style indexes stay dicts until finished."""
+
+
+def _finish(value: Any) -> Any:
+    if isinstance(value, _ListBuilder):
+        return [_finish(v) for v in value]
+    if isinstance(value, dict):
+        finished = {k: _finish(v) for k, v in value.items()}
+        # `items[0][price]`, `items[1][price]` arrive as a dict keyed by index: make it a list.
+        if finished and all(k.isdigit() for k in finished):
+            return [finished[k] for k in sorted(finished, key=int)]
+        return finished
+    return value
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """Parse a form-encoded body or query string in bracket notation."""
+    result: dict[str, Any] = {}
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=False, max_num_fields=5000)
+    except ValueError as exc:
+        raise InvalidRequest("The request body could not be parsed.") from exc
+    for key, value in pairs:
+        parts = _split_key(key)
+        if len(parts) > _MAX_DEPTH:
+            raise InvalidRequest(f"Parameter nested too deeply: {key}", param=key)
+        _assign(result, parts, value, key)
+    finished = _finish(result)
+    assert isinstance(finished, dict)
+    return finished
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("The request body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
+
+
+def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+    if "application/json" in content_type:
+        return parse_json(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The request body must be UTF-8.") from exc
+    return parse_form(text)

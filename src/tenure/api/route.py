@@ -1,0 +1,188 @@
+"""The API's unit of work: authenticate, run the endpoint, store the idempotent response, commit once."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from tenure.api import idempotency
+from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, TenureError
+from tenure.api.responses import error_response, json_response
+from tenure.keys.models import ApiKey
+from tenure.keys.service import find_active_key
+from tenure.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def presented_secret(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if not header:
+        raise AuthenticationFailed(
+            "You did not provide an API key. You need to provide your API key in the Authorization "
+            "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+        )
+    if scheme.lower() == "bearer":
+        secret = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            secret = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationFailed("Invalid Basic authorization header.") from None
+    else:
+        raise AuthenticationFailed("Invalid authorization header: use Bearer auth with your secret key.")
+    if not secret:
+        raise AuthenticationFailed("You did not provide an API key.")
+    return secret
+
+
+def _authenticate(runtime: Runtime, secret: str) -> ApiKey:
+    with runtime.sessionmaker() as session:
+        key = find_active_key(session, secret, now=runtime.clock.now())
+        if key is None:
+            shown = secret[:8] + "*" * 8 + secret[-4:] if len(secret) > 12 else "*" * len(secret)
+            raise AuthenticationFailed(f"Invalid API Key provided: {shown}")
+        session.expunge(key)
+        return key
+
+
+def request_session(request: Request) -> Session:
+    """The request's one session, opened on first use and committed by `ApiRoute`."""
+    session: Session | None = getattr(request.state, "db", None)
+    if session is None:
+        runtime: Runtime = request.app.state.runtime
+        session = runtime.sessionmaker()
+        request.state.db = session
+    return session
+
+
+class ApiRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        endpoint_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            try:
+                key = await run_in_threadpool(_authenticate, runtime, presented_secret(request))
+                request.state.api_key = key
+                idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None
+                if idem_key is not None:
+                    return await _idempotent(request, runtime, key, idem_key, endpoint_handler)
+                return await _run(request, endpoint_handler)
+            except TenureError as exc:
+                return error_response(exc)
+
+        return handler
+
+
+async def _run(request: Request, endpoint_handler: Handler) -> Response:
+    try:
+        response = await endpoint_handler(request)
+        session: Session | None = getattr(request.state, "db", None)
+        if session is not None:
+            await run_in_threadpool(session.commit)
+        return response
+    except TenureError as exc:
+        await _rollback(request)
+        return error_response(exc)
+    except BaseException:
+        await _rollback(request)
+        raise
+    finally:
+        await _close(request)
+
+
+async def _idempotent(
+    request: Request, runtime: Runtime, key: ApiKey, idem_key: str, endpoint_handler: Handler
+) -> Response:
+    if not idem_key or len(idem_key) > idempotency.MAX_KEY_LENGTH:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
+        )
+    body = await request.body()
+    print_ = idempotency.fingerprint(request.method, request.url.path, body)
+    now = runtime.clock.now()
+    not_before = now - runtime.settings.idempotency_ttl_seconds
+
+    session = request_session(request)
+    try:
+        existing = await run_in_threadpool(
+            idempotency.find_record, session, api_key_id=key.id, key=idem_key, not_before=-(2**62)
+        )
+        if existing is not None and existing.created >= not_before:
+            return _replay(existing, print_, idem_key)
+        if existing is not None:  # expired: the key may be reused
+            await run_in_threadpool(session.delete, existing)
+        try:
+            response = await endpoint_handler(request)
+        except TenureError as exc:
+            await _rollback(request)
+            response = error_response(exc)
+            if exc.status_code >= 500:
+                return response
+        body_bytes = bytes(response.body)
+        record = idempotency.IdempotencyRecord(
+            api_key_id=key.id,
+            key=idem_key,
+            fingerprint=print_,
+            status_code=response.status_code,
+            body=body_bytes.decode("utf-8"),
+            created=now,
+        )
+        session.add(record)
+        try:
+            await run_in_threadpool(session.commit)
+        except IntegrityError:
+            # A concurrent request with the same key committed first: undo ours, replay theirs.
+            await _rollback(request)
+            winner = await run_in_threadpool(
+                idempotency.find_record, session, api_key_id=key.id, key=idem_key, not_before=not_before
+            )
+            if winner is None:
+                raise
+            return _replay(winner, print_, idem_key)
+        return response
+    except BaseException:
+        await _rollback(request)
+        raise
+    finally:
+        await _close(request)
+
+
+def _replay(record: idempotency.IdempotencyRecord, print_: str, idem_key: str) -> Response:
+    if record.fingerprint != print_:
+        raise IdempotencyError(
+            "Keys for idempotent requests can only be used with the same parameters they were first used "
+            f"with. Try using a key other than '{idem_key}' if you meant to execute a different request."
+        )
+    response = Response(content=record.body, status_code=record.status_code, media_type="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _rollback(request: Request) -> None:
+    session: Session | None = getattr(request.state, "db", None)
+    if session is not None:
+        await run_in_threadpool(session.rollback)
+
+
+async def _close(request: Request) -> None:
+    session: Session | None = getattr(request.state, "db", None)
+    if session is not None:
+        await run_in_threadpool(session.close)
+        request.state.db = None
+
+
+__all__ = ["ApiRoute", "json_response", "request_session"]

@@ -1,0 +1,71 @@
+"""The ASGI application: the `/v1` API, health, and (as they land) the portal and dashboard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenure import __version__
+from tenure.api.errors import InvalidRequest, NotFound, ServerError, TenureError
+from tenure.api.params import param_name
+from tenure.api.responses import error_response, json_response
+from tenure.ids import random_token
+from tenure.runtime import Runtime
+from tenure.testclocks.endpoints import router as test_clocks_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Tenure",
+        version=__version__,
+        description="Subscription billing that speaks Stripe's wire format.",
+    )
+    app.state.runtime = runtime
+    app.include_router(test_clocks_router)
+    _install_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "database": runtime.database_kind}
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["Request-Id"] = "req_" + random_token(14)
+        return response
+
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TenureError)
+    async def tenure_error(_request: Request, exc: TenureError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        location = [p for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        return error_response(InvalidRequest(f"Invalid request: {first['msg']}", param=param_name(location)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(
+                NotFound(f"Unrecognized request URL ({request.method}: {request.url.path}).")
+            )
+        if exc.status_code == 405:
+            error = InvalidRequest(f"Unrecognized request URL ({request.method}: {request.url.path}).")
+            return json_response(error.to_dict(), status_code=405)
+        return json_response(InvalidRequest(str(exc.detail)).to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(ServerError("An unexpected error occurred. It has been logged."))

@@ -1,0 +1,199 @@
+"""The `tenure` command line."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from tenure.config import Settings
+from tenure.db.migrate import alembic_config, upgrade
+from tenure.runtime import Runtime
+from tenure.staff.models import StaffRole
+
+app = typer.Typer(
+    help="Tenure: subscription billing whose customer portal keeps customers.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Secret API keys.", no_args_is_help=True)
+staff_app = typer.Typer(help="Dashboard staff accounts.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(staff_app, name="staff")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _is_at_head(runtime: Runtime) -> bool:
+    script = ScriptDirectory.from_config(alembic_config(runtime.settings.effective_database_url))
+    with runtime.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == set(script.get_heads())
+
+
+def prepare_store(settings: Settings) -> Runtime:
+    """Open the store; the embedded SQLite store is upgraded in place, PostgreSQL must be migrated first."""
+    runtime = Runtime.build(settings)
+    if runtime.database_kind == "sqlite":
+        upgrade(settings.effective_database_url)
+    elif not _is_at_head(runtime):
+        _err("The PostgreSQL schema is not up to date: run `tenure migrate` first.")
+        raise typer.Exit(code=2)
+    return runtime
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision."""
+    settings = Settings()
+    if settings.database_kind == "sqlite":
+        settings.ensure_data_dir()
+    typer.echo(f"Migrating {settings.database_kind} store…", err=True)
+    upgrade(settings.effective_database_url)
+    typer.echo("Schema is up to date.", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed demo data into an empty store first.")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the embedded worker.")] = False,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL recommended above 1).")] = 1,
+) -> None:
+    """Run the API, portal and dashboard, with the embedded background worker."""
+    import uvicorn
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    runtime = prepare_store(settings)
+    if demo:
+        from tenure.demo import seed_demo
+
+        secret = seed_demo(runtime)
+        _print_tour(settings, secret)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:
+        # Each process builds its own runtime from the environment (see tenure.asgi).
+        import os
+
+        os.environ["TENURE_HOST"] = settings.host
+        os.environ["TENURE_PORT"] = str(settings.port)
+        os.environ["TENURE_EMBEDDED_WORKER"] = "0" if no_worker else "1"
+        runtime.close()
+        uvicorn.run(
+            "tenure.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+        )
+        return
+    from tenure.app import create_app
+    from tenure.jobs.worker import start_in_thread
+
+    stop = None
+    if not no_worker:
+        _thread, stop = start_in_thread(runtime)
+    try:
+        uvicorn.run(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level="info",
+        )
+    finally:
+        if stop is not None:
+            stop.set()
+        runtime.close()
+
+
+def _print_tour(settings: Settings, secret: str | None) -> None:
+    base = settings.public_base_url
+    typer.echo("")
+    typer.echo("Tenure demo is starting:")
+    typer.echo(f"  Health:          {base}/healthz")
+    typer.echo(f"  API docs:        {base}/docs")
+    typer.echo(f"  Test clocks:     curl -u '{secret or 'sk_test_…'}:' {base}/v1/test_helpers/test_clocks")
+    if secret:
+        typer.echo(f"  Demo secret key: {secret}")
+    typer.echo("")
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background worker (webhook deliveries, renewals, emails)."""
+    import signal
+    import threading
+
+    from tenure.jobs.worker import run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = prepare_store(Settings())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_forever(runtime, stop)
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str | None, typer.Option(help="A label for the key.")] = None) -> None:
+    """Create a secret API key and print it (alone on the last line). It is shown only once."""
+    from tenure.keys.service import create_key
+
+    runtime = prepare_store(Settings())
+    with runtime.sessionmaker() as session:
+        _key, secret = create_key(session, now=runtime.clock.now(), name=name)
+        session.commit()
+    runtime.close()
+    typer.echo("Store this key now: it cannot be shown again.", err=True)
+    typer.echo(secret)
+
+
+@staff_app.command("create")
+def staff_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    role: Annotated[StaffRole, typer.Option(help="admin or analyst.")] = StaffRole.ADMIN,
+) -> None:
+    """Create a dashboard account (or reset its password and role)."""
+    from tenure.api.errors import TenureError
+    from tenure.staff.service import create_staff
+
+    runtime = prepare_store(Settings())
+    with runtime.sessionmaker() as session:
+        try:
+            user = create_staff(session, email=email, password=password, role=role, now=runtime.clock.now())
+        except TenureError as exc:
+            _err(f"error: {exc.message}")
+            raise typer.Exit(code=2) from None
+        session.commit()
+        typer.echo(f"{user.role} {user.email} ({user.id})")
+    runtime.close()
+
+
+@app.command()
+def demo() -> None:
+    """Seed demo data into the store (idempotent) and print a secret key for it."""
+    from tenure.demo import seed_demo
+
+    settings = Settings()
+    runtime = prepare_store(settings)
+    secret = seed_demo(runtime)
+    runtime.close()
+    _print_tour(settings, secret)
+
+
+def main() -> None:  # pragma: no cover - entry point for `python -m tenure`
+    app(prog_name="tenure")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

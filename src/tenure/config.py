@@ -1,0 +1,63 @@
+"""Settings from `TENURE_*` environment variables (12-factor)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TENURE_", extra="ignore")
+
+    data_dir: Path = Path("./tenure-data")
+    database_url: str | None = None
+    # Signs portal and dashboard cookies; generated once into the data directory when unset.
+    secret_key: str | None = None
+    base_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker_poll_seconds: float = 1.0
+    webhook_retry_schedule: list[int] = Field(
+        default_factory=lambda: [60, 300, 1800, 3600, 7200, 21600, 43200, 86400, 86400, 86400]
+    )
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tenure.sqlite3').resolve()}"
+
+    @property
+    def database_kind(self) -> str:
+        return "postgresql" if self.effective_database_url.startswith("postgresql") else "sqlite"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, else one generated and kept in the data directory across restarts."""
+        if self.secret_key:
+            return self.secret_key
+        self.ensure_data_dir()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
