@@ -15,6 +15,7 @@ from tenure.api.params import param_name
 from tenure.api.responses import error_response, json_response
 from tenure.ids import random_token
 from tenure.runtime import Runtime
+from tenure.events.endpoints import router as events_router
 from tenure.testclocks.endpoints import router as test_clocks_router
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(test_clocks_router)
+    app.include_router(events_router)
     _install_handlers(app)
 
     @app.get("/healthz", tags=["health"])

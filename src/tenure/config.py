@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -20,12 +21,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     worker_poll_seconds: float = 1.0
-    webhook_retry_schedule: list[int] = Field(
+    webhook_retry_schedule: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [60, 300, 1800, 3600, 7200, 21600, 43200, 86400, 86400, 86400]
     )
     idempotency_ttl_seconds: int = 24 * 3600
+    # Dunning: days after the first failed charge at which payment is retried (3 retries over 2 weeks).
+    dunning_retry_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 7, 14])
+    # After the last failed retry: "cancel" (reason payment_failed) or "unpaid".
+    dunning_final_action: str = "cancel"
 
-    @field_validator("webhook_retry_schedule", mode="before")
+    @field_validator("webhook_retry_schedule", "dunning_retry_days", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

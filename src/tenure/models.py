@@ -2,9 +2,10 @@
 
 from tenure.api.idempotency import IdempotencyRecord
 from tenure.db.base import Base
+from tenure.events.models import Event
 from tenure.jobs.models import Job
 from tenure.keys.models import ApiKey
 from tenure.staff.models import StaffUser
 from tenure.testclocks.models import TestClock
 
-__all__ = ["ApiKey", "Base", "IdempotencyRecord", "Job", "StaffUser", "TestClock"]
+__all__ = ["ApiKey", "Base", "Event", "IdempotencyRecord", "Job", "StaffUser", "TestClock"]

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tenure.testclocks import advance
+from tenure.runtime import Runtime
 from tenure.testclocks.models import TestClock
 
 CLOCKS = "/v1/test_helpers/test_clocks"
@@ -43,7 +44,7 @@ class RecordingStep:
         pending = [t for t in self.due if t not in self.ran and t <= until]
         return pending[0] if pending else None
 
-    def run(self, session: Session, clock: TestClock, now: int) -> None:
+    def run(self, session: Session, clock: TestClock, now: int, runtime: Runtime) -> None:
         assert clock.frozen_time == now
         self.ran.append(now)
 

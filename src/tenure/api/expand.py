@@ -22,6 +22,8 @@ def register_loader(prefix: str, loader: Loader) -> None:
 
 
 def register_expandable(object_name: str, *fields: str) -> None:
+    """Fields of `object_name` holding ids that `expand[]` may replace; a field inside a plain hash
+    of the object is named by its dotted path (`invoice_settings.default_payment_method`)."""
     _EXPANDABLE.setdefault(object_name, set()).update(fields)
 
 
@@ -30,23 +32,31 @@ def _load(session: Session, object_id: str) -> dict[str, Any] | None:
     return loader(session, object_id) if loader else None
 
 
-def _expand_path(session: Session, node: Any, parts: list[str], full: str) -> Any:
+def _expand_path(
+    session: Session, node: Any, parts: list[str], full: str, owner: str | None = None, prefix: str = ""
+) -> Any:
+    """`owner` is the nearest enclosing object type and `prefix` the path from it, so a field inside
+    a plain hash is registered by its dotted path (`invoice_settings.default_payment_method`)."""
     if not parts or node is None:
         return node
     if isinstance(node, list):
-        return [_expand_path(session, item, parts, full) for item in node]
+        return [_expand_path(session, item, parts, full, owner, prefix) for item in node]
     if not isinstance(node, dict):
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
+    if node.get("object") is not None:
+        owner, prefix = str(node["object"]), ""
     head, rest = parts[0], parts[1:]
     if head not in node:
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
     value = node[head]
-    if not isinstance(value, dict | list):
-        # Ids (and nulls) may only be expanded where the object type allows it, as in Stripe.
-        if head not in _EXPANDABLE.get(str(node.get("object")), set()):
-            raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
-        if isinstance(value, str):
-            value = _load(session, value) or value
+    if isinstance(value, dict | list):
+        node[head] = _expand_path(session, value, rest, full, owner, f"{prefix}{head}.")
+        return node
+    # Ids (and nulls) may only be expanded where the object type allows it, as in Stripe.
+    if f"{prefix}{head}" not in _EXPANDABLE.get(str(owner), set()):
+        raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
+    if isinstance(value, str):
+        value = _load(session, value) or value
     node[head] = _expand_path(session, value, rest, full)
     return node
 

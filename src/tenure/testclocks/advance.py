@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.orm import Session
 
 from tenure.testclocks.models import TestClock
+
+if TYPE_CHECKING:
+    from tenure.runtime import Runtime
 
 
 class AdvanceStep(Protocol):
@@ -19,7 +24,7 @@ class AdvanceStep(Protocol):
         """The earliest time <= `until` at which this step has work for objects on `clock`."""
         ...
 
-    def run(self, session: Session, clock: TestClock, now: int) -> None:
+    def run(self, session: Session, clock: TestClock, now: int, runtime: Runtime) -> None:
         """Do the work due at `now` for objects on `clock`."""
         ...
 
@@ -46,7 +51,7 @@ def register_delete_hook(hook: DeleteHook) -> None:
 MAX_STEPS_PER_ADVANCE = 100_000
 
 
-def run_due_work(session: Session, clock: TestClock, until: int) -> None:
+def run_due_work(session: Session, clock: TestClock, until: int, runtime: Runtime) -> None:
     for _ in range(MAX_STEPS_PER_ADVANCE):
         due = [t for step in _STEPS if (t := step.next_due(session, clock, until)) is not None]
         if not due:
@@ -55,7 +60,7 @@ def run_due_work(session: Session, clock: TestClock, until: int) -> None:
         clock.frozen_time = moment
         for step in _STEPS:
             if (t := step.next_due(session, clock, moment)) is not None and t <= moment:
-                step.run(session, clock, moment)
+                step.run(session, clock, moment, runtime)
         session.flush()
     clock.frozen_time = until
 

@@ -57,15 +57,16 @@ def retrieve_test_clock(session: SessionDep, clock_id: str, paths: ExpandDep) ->
 @router.post("/{clock_id}/advance")
 def advance_test_clock(
     session: SessionDep,
+    runtime: RuntimeDep,
     clock_id: str,
     params: Annotated[TestClockAdvance, Depends(params_of(TestClockAdvance))],
     paths: ExpandDep,
 ) -> Response:
-    clock = service.advance_clock(session, clock_id, frozen_time=params.frozen_time)
+    clock = service.advance_clock(session, clock_id, frozen_time=params.frozen_time, runtime=runtime)
     return json_response(expand(session, serialize_test_clock(clock), paths))
 
 
 @router.delete("/{clock_id}")
-def delete_test_clock(session: SessionDep, clock_id: str) -> Response:
-    deleted = service.delete_clock(session, clock_id)
+def delete_test_clock(session: SessionDep, runtime: RuntimeDep, clock_id: str) -> Response:
+    deleted = service.delete_clock(session, clock_id, now=runtime.clock.now())
     return json_response({"id": deleted, "object": "test_helpers.test_clock", "deleted": True})

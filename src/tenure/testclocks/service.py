@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest, ResourceMissing
+from tenure.events.service import record_event
 from tenure.ids import new_id
 from tenure.testclocks import advance as advancing
 from tenure.testclocks.models import TestClock, TestClockStatus
+from tenure.testclocks.schemas import serialize_test_clock
+
+if TYPE_CHECKING:
+    from tenure.runtime import Runtime
 
 LIFETIME_SECONDS = 30 * 24 * 3600
 
@@ -34,15 +41,17 @@ def create_clock(session: Session, *, frozen_time: int, name: str | None, now: i
     )
     session.add(clock)
     session.flush()
+    record_event(session, type="test_helpers.test_clock.created", obj=serialize_test_clock(clock), now=now)
     return clock
 
 
-def advance_clock(session: Session, clock_id: str, *, frozen_time: int) -> TestClock:
+def advance_clock(session: Session, clock_id: str, *, frozen_time: int, runtime: Runtime) -> TestClock:
     """Move the clock forward, running every renewal, retry and scheduled change due on the way.
 
     Stripe advances asynchronously; Tenure does the work inside the request, so the clock comes
     back `ready` and SDK code that polls for `ready` works unchanged.
     """
+    now = runtime.clock.now()
     clock = get_clock(session, clock_id, for_update=True)
     if frozen_time <= clock.frozen_time:
         raise InvalidRequest(
@@ -50,15 +59,18 @@ def advance_clock(session: Session, clock_id: str, *, frozen_time: int) -> TestC
             param="frozen_time",
         )
     clock.status = TestClockStatus.ADVANCING
-    advancing.run_due_work(session, clock, frozen_time)
+    record_event(session, type="test_helpers.test_clock.advancing", obj=serialize_test_clock(clock), now=now)
+    advancing.run_due_work(session, clock, frozen_time, runtime)
     clock.status = TestClockStatus.READY
     session.flush()
+    record_event(session, type="test_helpers.test_clock.ready", obj=serialize_test_clock(clock), now=now)
     return clock
 
 
-def delete_clock(session: Session, clock_id: str) -> str:
+def delete_clock(session: Session, clock_id: str, *, now: int) -> str:
     clock = get_clock(session, clock_id, for_update=True)
     advancing.run_delete_hooks(session, clock)
+    record_event(session, type="test_helpers.test_clock.deleted", obj=serialize_test_clock(clock), now=now)
     session.delete(clock)
     session.flush()
     return clock_id
