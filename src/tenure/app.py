@@ -9,14 +9,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tenure import __version__
+from tenure import __version__, features
 from tenure.api.errors import InvalidRequest, NotFound, ServerError, TenureError
 from tenure.api.params import param_name
 from tenure.api.responses import error_response, json_response
 from tenure.ids import random_token
 from tenure.runtime import Runtime
-from tenure.events.endpoints import router as events_router
-from tenure.testclocks.endpoints import router as test_clocks_router
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +26,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Subscription billing that speaks Stripe's wire format.",
     )
     app.state.runtime = runtime
-    app.include_router(test_clocks_router)
-    app.include_router(events_router)
+    for router in features.load():
+        app.include_router(router)
     _install_handlers(app)
 
     @app.get("/healthz", tags=["health"])

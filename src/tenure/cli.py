@@ -134,6 +134,7 @@ def worker() -> None:
     import threading
 
     from tenure.jobs.worker import run_forever
+    from tenure.webhooks import delivery  # noqa: F401  (registers the webhook delivery pass)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = prepare_store(Settings())
@@ -141,6 +142,49 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     run_forever(runtime, stop)
+
+
+@app.command()
+def listen(
+    forward_to: Annotated[str, typer.Option("--forward-to", help="URL of your local webhook handler.")],
+    events: Annotated[
+        str, typer.Option(help="Comma-separated event types to forward (`*`, `customer.*`…).")
+    ] = "*",
+) -> None:
+    """Forward new events to a local URL, signed with the printed secret (like `stripe listen`)."""
+    import signal
+    import time
+
+    from tenure.events.types import is_known
+    from tenure.webhooks.listen import forward_events, latest_event_pk, listen_secret
+
+    patterns = [part.strip() for part in events.split(",") if part.strip()]
+    unknown = [pattern for pattern in patterns if not is_known(pattern)]
+    if unknown or not patterns:
+        _err(f"error: unknown event type(s): {', '.join(unknown) or '(none given)'}")
+        raise typer.Exit(code=2)
+    if not forward_to.startswith(("http://", "https://")):
+        _err("error: --forward-to must be an http:// or https:// URL")
+        raise typer.Exit(code=2)
+    runtime = prepare_store(Settings())
+    secret = listen_secret(runtime)
+    start = latest_event_pk(runtime)
+    typer.echo(f"Ready! Your webhook signing secret is {secret} (^C to quit)")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        forward_events(
+            runtime,
+            url=forward_to,
+            patterns=patterns,
+            secret=secret,
+            after_pk=start,
+            echo=typer.echo,
+            sleep=time.sleep,
+        )
+    except KeyboardInterrupt:
+        typer.echo("Stopped.", err=True)
+    finally:
+        runtime.close()
 
 
 @keys_app.command("create")

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tenure.testclocks import advance
 from tenure.runtime import Runtime
+from tenure.testclocks import advance
 from tenure.testclocks.models import TestClock
 
 CLOCKS = "/v1/test_helpers/test_clocks"

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest
-from tenure.api.forms import parse_body, parse_form
+from tenure.api.forms import parse_body, parse_form, reject_nul
 from tenure.api.params import validate
 from tenure.api.route import request_session
 from tenure.keys.models import ApiKey
@@ -29,6 +29,7 @@ async def request_params(request: Request) -> dict[str, Any]:
         body = await request.body()
         if body:
             data.update(parse_body(body, request.headers.get("content-type", "")))
+    reject_nul(data)
     request.state.params = data
     return data
 

@@ -45,11 +45,15 @@ class UnknownParameter(TenureError):
 
 
 class ResourceMissing(TenureError):
+    """No such object: a 404 for the id in the URL (`param="id"`), a 400 for an id given in a parameter."""
+
     status_code = 404
     code = "resource_missing"
 
     def __init__(self, kind: str, object_id: str, *, param: str | None = "id") -> None:
         super().__init__(f"No such {kind}: '{object_id}'", param=param)
+        if param not in (None, "id"):
+            self.status_code = 400
 
 
 class NotFound(TenureError):

@@ -107,3 +107,28 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The request body must be UTF-8.") from exc
     return parse_form(text)
+
+
+def find_nul(value: Any, name: str) -> str | None:
+    if isinstance(value, str):
+        return name if "\x00" in value else None
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        children = [(f"{name}[{key}]" if name else str(key), item) for key, item in value.items()]
+        for child_name, _item in children:
+            if "\x00" in child_name:  # a NUL in the key itself
+                return child_name
+    elif isinstance(value, list):
+        children = [(f"{name}[{index}]", item) for index, item in enumerate(value)]
+    for child_name, item in children:
+        found = find_nul(item, child_name)
+        if found is not None:
+            return found
+    return None
+
+
+def reject_nul(data: dict[str, Any]) -> None:
+    """PostgreSQL cannot store NUL in text: refuse it with a 400 naming the parameter, never a 500."""
+    param = find_nul(data, "")
+    if param is not None:
+        raise InvalidRequest("Invalid string: NUL bytes (\\u0000) are not allowed.", param=param)

@@ -10,17 +10,17 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest
-from tenure.api.params import Params
+from tenure.api.params import FilterTimestamp, Params
 from tenure.db.base import StripeObject
 
 RowT = TypeVar("RowT", bound=StripeObject)
 
 
 class RangeFilter(Params):
-    gt: int | None = None
-    gte: int | None = None
-    lt: int | None = None
-    lte: int | None = None
+    gt: FilterTimestamp | None = None
+    gte: FilterTimestamp | None = None
+    lt: FilterTimestamp | None = None
+    lte: FilterTimestamp | None = None
 
 
 class ListParams(Params):
@@ -29,7 +29,7 @@ class ListParams(Params):
     ending_before: str | None = None
 
 
-def apply_range(stmt: Select[Any], column: Any, value: int | RangeFilter | None) -> Select[Any]:
+def apply_range(stmt: Select[Any], column: Any, value: FilterTimestamp | RangeFilter | None) -> Select[Any]:
     """`created=123` or `created[gte]=…&created[lt]=…` on any integer timestamp column."""
     if value is None:
         return stmt

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tenure.api.errors import InvalidRequest, MissingParameter, TenureError, UnknownParameter
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Unix seconds that get stored and computed with: up to the last second of year 9999 (Python's
+# datetime limit), so that no request can overflow period arithmetic or a BIGINT column.
+Timestamp = Annotated[int, Field(ge=0, le=253_402_300_799)]
+# Unix seconds that only filter: anything a BIGINT can compare against.
+FilterTimestamp = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class Params(BaseModel):

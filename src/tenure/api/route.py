@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tenure.api import idempotency
-from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, TenureError
+from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, NotFound, TenureError
 from tenure.api.responses import error_response, json_response
 from tenure.keys.models import ApiKey
 from tenure.keys.service import find_active_key
@@ -75,6 +75,8 @@ class ApiRoute(APIRoute):
         async def handler(request: Request) -> Response:
             runtime: Runtime = request.app.state.runtime
             try:
+                if "\x00" in request.url.path or "%00" in request.url.path:
+                    raise NotFound(f"Unrecognized request URL ({request.method}: {request.url.path}).")
                 key = await run_in_threadpool(_authenticate, runtime, presented_secret(request))
                 request.state.api_key = key
                 idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None

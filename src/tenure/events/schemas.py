@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from tenure.api.lists import ListParams, RangeFilter
+from tenure.api.params import FilterTimestamp
 from tenure.events.models import Event
 
 
 class EventList(ListParams):
     type: str | None = None
     types: list[str] | None = None
-    created: int | RangeFilter | None = None
+    created: FilterTimestamp | RangeFilter | None = None
     delivery_success: bool | None = None
 
 

@@ -7,9 +7,7 @@ cancellations happen at their own times, as they would in real time.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
 

@@ -5,19 +5,19 @@ from typing import Any
 from pydantic import Field
 
 from tenure.api.lists import ListParams
-from tenure.api.params import Params
+from tenure.api.params import Params, Timestamp
 from tenure.testclocks.models import TestClock, TestClockStatus
 
 
 class TestClockCreate(Params):
     __test__ = False
-    frozen_time: int = Field(ge=0)
+    frozen_time: Timestamp
     name: str | None = Field(default=None, max_length=300)
 
 
 class TestClockAdvance(Params):
     __test__ = False
-    frozen_time: int = Field(ge=0)
+    frozen_time: Timestamp
 
 
 class TestClockList(ListParams):

@@ -1,0 +1,1 @@
+"""Coupons (what a discount takes off, and for how long) and the promotion codes customers type."""

@@ -1,0 +1,1 @@
+"""Products: what is sold; prices say for how much and how often."""

@@ -1,0 +1,207 @@
+"""Shared by the subscription use cases: loading, discounts, the next due moment, the update event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenure.api.errors import InvalidRequest, ResourceMissing
+from tenure.coupons.models import Coupon
+from tenure.coupons.service import find_active_code, get_coupon, redeem, redeem_promotion_code
+from tenure.events.service import record_event
+from tenure.ids import new_id
+from tenure.invoices.models import Invoice, InvoiceStatus
+from tenure.subscriptions.models import Discount, Subscription, SubscriptionStatus
+from tenure.subscriptions.periods import DAY, add_months
+from tenure.subscriptions.schemas import DiscountParams, serialize_subscription
+from tenure.testclocks.service import object_now
+
+TRIAL_WILL_END_NOTICE = 3 * DAY
+INCOMPLETE_EXPIRY = 23 * 3600
+
+
+def get_subscription(session: Session, subscription_id: str, *, for_update: bool = False) -> Subscription:
+    stmt = select(Subscription).where(Subscription.id == subscription_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    subscription = session.scalar(stmt)
+    if subscription is None:
+        raise ResourceMissing("subscription", subscription_id)
+    return subscription
+
+
+def subscription_now(session: Session, subscription: Subscription, real_now: int) -> int:
+    return object_now(session, real_now, subscription.test_clock_id)
+
+
+def latest_open_invoice(session: Session, subscription: Subscription) -> Invoice | None:
+    if subscription.latest_invoice_id is None:
+        return None
+    invoice = session.scalar(select(Invoice).where(Invoice.id == subscription.latest_invoice_id))
+    return invoice if invoice is not None and invoice.status == InvoiceStatus.OPEN else None
+
+
+def refresh_next_action(session: Session, subscription: Subscription) -> None:
+    """Recompute the earliest moment the billing runner must look at this subscription again."""
+    status = subscription.status
+    due: list[int] = []
+    if status in (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED):
+        subscription.next_action_at = None
+        return
+    if status == SubscriptionStatus.INCOMPLETE:
+        due.append(subscription.created + INCOMPLETE_EXPIRY)
+        invoice = latest_open_invoice(session, subscription)
+        if invoice is not None and invoice.next_payment_attempt is not None:
+            due.append(invoice.next_payment_attempt)
+        subscription.next_action_at = min(due)
+        return
+    if subscription.cancel_at is not None:
+        due.append(subscription.cancel_at)
+    if (
+        status == SubscriptionStatus.TRIALING
+        and subscription.trial_end
+        and not subscription.trial_will_end_sent
+    ):
+        due.append(max(subscription.trial_end - TRIAL_WILL_END_NOTICE, subscription.created))
+    if status != SubscriptionStatus.PAUSED:
+        due.append(subscription.current_period_end)
+    if status == SubscriptionStatus.PAST_DUE:
+        invoice = latest_open_invoice(session, subscription)
+        if invoice is not None and invoice.next_payment_attempt is not None:
+            due.append(invoice.next_payment_attempt)
+    if subscription.pause_collection and subscription.pause_collection.get("resumes_at"):
+        due.append(int(subscription.pause_collection["resumes_at"]))
+    subscription.next_action_at = min(due) if due else None
+
+
+@contextmanager
+def recording_update(session: Session, subscription: Subscription, *, now: int) -> Iterator[None]:
+    """Run a change and record it as ONE `customer.subscription.updated` (if anything changed).
+
+    Every field a change touches (cancellation and its reason included) is in the same event,
+    with `previous_attributes` holding the old values.
+    """
+    before = serialize_subscription(session, subscription)
+    yield
+    refresh_next_action(session, subscription)
+    session.flush()
+    record_event(
+        session,
+        type="customer.subscription.updated",
+        obj=serialize_subscription(session, subscription),
+        now=now,
+        previous=before,
+    )
+
+
+def record_subscription_event(
+    session: Session, subscription: Subscription, event_type: str, *, now: int
+) -> None:
+    record_event(session, type=event_type, obj=serialize_subscription(session, subscription), now=now)
+
+
+def resolve_discounts(
+    session: Session,
+    *,
+    coupon: str | None,
+    promotion_code: str | None,
+    discounts: list[DiscountParams] | None,
+    customer_id: str,
+    now: int,
+) -> list[tuple[Coupon, str | None]]:
+    """Validate the coupons / promotion codes a request names; [(coupon, promotion_code_id)]."""
+    requested: list[tuple[str | None, str | None, str]] = []
+    if coupon:
+        requested.append((coupon, None, "coupon"))
+    if promotion_code:
+        requested.append((None, promotion_code, "promotion_code"))
+    for index, entry in enumerate(discounts or []):
+        if entry.coupon:
+            requested.append((entry.coupon, None, f"discounts[{index}][coupon]"))
+        elif entry.promotion_code:
+            requested.append((None, entry.promotion_code, f"discounts[{index}][promotion_code]"))
+        else:
+            raise InvalidRequest(
+                "Each discount needs a coupon or a promotion_code.", param=f"discounts[{index}]"
+            )
+    resolved: list[tuple[Coupon, str | None]] = []
+    for coupon_id, code_id, param in requested:
+        promo_id = None
+        if code_id is not None:
+            promo = _promotion_code(session, code_id, param=param, now=now, customer_id=customer_id)
+            coupon_id, promo_id = promo.coupon_id, promo.id
+        assert coupon_id is not None
+        found = get_coupon(session, coupon_id, param=param)
+        if any(c.id == found.id for c, _ in resolved):
+            raise InvalidRequest(f"Coupon {found.id} is applied twice.", param=param)
+        resolved.append((found, promo_id))
+    if len(resolved) > 20:
+        raise InvalidRequest("At most 20 discounts can be applied.", param="discounts")
+    return resolved
+
+
+def _promotion_code(session: Session, code_id: str, *, param: str, now: int, customer_id: str) -> Any:
+    from tenure.coupons.models import PromotionCode
+
+    promo = session.scalar(select(PromotionCode).where(PromotionCode.id == code_id))
+    if promo is None:
+        promo = find_active_code(session, code_id, now)
+    if promo is None:
+        raise InvalidRequest(f"No such promotion code: '{code_id}'", param=param, code="resource_missing")
+    if not promo.active or (promo.expires_at is not None and promo.expires_at <= now):
+        raise InvalidRequest(f"Promotion code {promo.code} is inactive or expired.", param=param)
+    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
+        raise InvalidRequest(f"Promotion code {promo.code} has been used up.", param=param)
+    if promo.customer_id is not None and promo.customer_id != customer_id:
+        raise InvalidRequest(f"Promotion code {promo.code} is for another customer.", param=param)
+    return promo
+
+
+def apply_discounts(
+    session: Session, subscription: Subscription, resolved: list[tuple[Coupon, str | None]], *, now: int
+) -> None:
+    """Attach the discounts (redeeming their coupons and codes)."""
+    from tenure.coupons.models import PromotionCode
+
+    for coupon, promo_id in resolved:
+        promo = (
+            session.scalar(select(PromotionCode).where(PromotionCode.id == promo_id)) if promo_id else None
+        )
+        if promo is not None:
+            redeem_promotion_code(session, promo, now)  # counts the code and its coupon
+        else:
+            redeem(session, coupon, now)
+        end = add_months(now, coupon.duration_in_months or 0) if coupon.duration == "repeating" else None
+        session.add(
+            Discount(
+                id=new_id("di"),
+                coupon_id=coupon.id,
+                promotion_code_id=promo_id,
+                customer_id=subscription.customer_id,
+                subscription_id=subscription.id,
+                start=now,
+                end=end,
+            )
+        )
+    session.flush()
+
+
+def remove_discounts(session: Session, subscription: Subscription, *, now: int) -> None:
+    for discount in session.scalars(
+        select(Discount).where(Discount.subscription_id == subscription.id, Discount.removed_at.is_(None))
+    ):
+        discount.removed_at = now
+    session.flush()
+
+
+def has_active_discount(session: Session, subscription: Subscription, at: int) -> bool:
+    return any(
+        d.start <= at and (d.end is None or at < d.end)
+        for d in session.scalars(
+            select(Discount).where(Discount.subscription_id == subscription.id, Discount.removed_at.is_(None))
+        )
+    )

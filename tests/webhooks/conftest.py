@@ -1,0 +1,120 @@
+"""A real HTTP receiver on loopback, and a tiny retry schedule so retries take seconds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tenure.config import Settings
+from tenure.jobs.worker import run_once
+from tenure.runtime import Runtime
+
+SCHEDULE = [1, 1, 1]
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+class Receiver:
+    """Records every POST; `answer(index, body)` picks the status (200 unless told otherwise)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.answer: Callable[[int, bytes], int] = lambda _index, _body: 200
+        self.delay = 0.0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    receiver.in_flight -= 1
+                    status = receiver.answer(len(receiver.requests), body)
+                    receiver.requests.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+                    )
+                payload = b"ok" if status < 300 else b"receiver says no"
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender died (the crash test kills it on purpose)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def fail_first(self, count: int, status: int = 500) -> None:
+        self.answer = lambda index, _body: status if index < count else 200
+
+    def snapshot(self) -> list[Received]:
+        with self._lock:
+            return list(self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret",
+        webhook_retry_schedule=SCHEDULE,
+    )
+
+
+def drive(runtime: Runtime, until: Callable[[], bool], *, timeout: float = 30.0) -> None:
+    """Run worker passes (as `tenure worker` does), at least one, until `until()` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        worked = run_once(runtime)
+        if until():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the worker did not get there in time")
+        if not worked:
+            time.sleep(0.1)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
