@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install i18n
 
 $(BIN)/tenure: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,9 @@ lint: $(BIN)/tenure
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# Re-extract customer-facing strings and list any that a catalog lacks. Each area keeps its own
+# catalog, src/tenure/locales/<fr|de|id>/LC_MESSAGES/<area>.po: add new strings there, translated.
+i18n: $(BIN)/tenure
+	$(BIN)/pybabel extract -F babel.cfg -o src/tenure/locales/messages.pot --no-location --omit-header -k _ -k gettext .
+	$(BIN)/pytest -q -p no:cacheprovider tests/web/test_translations.py

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import create_engine, inspect, text
 
 from tenure.app import create_app
@@ -135,9 +136,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_server(app: FastAPI) -> Iterator[str]:
+def live_server(app: FastAPI, runtime: Runtime) -> Iterator[str]:
     """The app served by a real uvicorn on loopback, for clients with their own HTTP stack."""
     port = free_port()
+    # Links Tenure builds (portal session URLs) must point at this server.
+    runtime.settings.base_url = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -149,3 +152,51 @@ def live_server(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# Browser fixtures live here, once: a session-scoped Playwright defined in several conftest modules
+# would start twice in one thread, which Playwright's sync API refuses.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("TENURE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        if IN_CI:
+            pytest.fail("Chromium is required in CI (Debian package `chromium`)")
+        pytest.skip("browser tests skipped: no Chromium installed (apt-get install chromium)")
+    launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-US", viewport={"width": 1000, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()

@@ -91,6 +91,7 @@ def test_staff_create_validates_and_stores_a_hash(tmp_path: Path) -> None:
 def test_migrate_and_demo(tmp_path: Path) -> None:
     env = _env(tmp_path)
     assert _tenure("migrate", env=env, cwd=tmp_path).returncode == 0
-    demo = _tenure("demo", env=env, cwd=tmp_path)
+    demo = _tenure("demo", "--customers", "20", env=env, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "sk_test_" in demo.stdout
+    assert "Done in" in demo.stderr  # progress goes to stderr

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenure import __version__, features
 from tenure.api.errors import InvalidRequest, NotFound, ServerError, TenureError
 from tenure.api.params import param_name
 from tenure.api.responses import error_response, json_response
+from tenure.checkout.pages import CheckoutPageError
+from tenure.checkout.pages import error_page as checkout_error_page
 from tenure.ids import random_token
+from tenure.portal.pages.errors import error_page, is_page, status_page
+from tenure.portal.pages.visit import PortalPageError
 from tenure.runtime import Runtime
 
 log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -28,6 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     for router in features.load():
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_handlers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -44,18 +52,32 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CheckoutPageError)
+    async def checkout_page_error(request: Request, exc: CheckoutPageError) -> Response:
+        return checkout_error_page(request, exc)
+
+    @app.exception_handler(PortalPageError)
+    async def portal_page_error(request: Request, exc: PortalPageError) -> Response:
+        return error_page(request, exc)
+
     @app.exception_handler(TenureError)
-    async def tenure_error(_request: Request, exc: TenureError) -> Response:
+    async def tenure_error(request: Request, exc: TenureError) -> Response:
+        if is_page(request):
+            return status_page(request, exc.status_code)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            return status_page(request, 400)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         location = [p for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         return error_response(InvalidRequest(f"Invalid request: {first['msg']}", param=param_name(location)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request):
+            return status_page(request, exc.status_code)
         if exc.status_code == 404:
             return error_response(
                 NotFound(f"Unrecognized request URL ({request.method}: {request.url.path}).")
@@ -66,6 +88,8 @@ def _install_handlers(app: FastAPI) -> None:
         return json_response(InvalidRequest(str(exc.detail)).to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
+        if is_page(request):
+            return status_page(request, 500)
         return error_response(ServerError("An unexpected error occurred. It has been logged."))

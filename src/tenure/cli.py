@@ -73,7 +73,7 @@ def serve(
     if demo:
         from tenure.demo import seed_demo
 
-        secret = seed_demo(runtime)
+        secret = seed_demo(runtime, progress=_err)
         _print_tour(settings, secret)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if workers > 1:
@@ -121,6 +121,7 @@ def _print_tour(settings: Settings, secret: str | None) -> None:
     typer.echo("Tenure demo is starting:")
     typer.echo(f"  Health:          {base}/healthz")
     typer.echo(f"  API docs:        {base}/docs")
+    typer.echo(f"  Subscriptions:   curl -u '{secret or 'sk_test_…'}:' '{base}/v1/subscriptions?status=all'")
     typer.echo(f"  Test clocks:     curl -u '{secret or 'sk_test_…'}:' {base}/v1/test_helpers/test_clocks")
     if secret:
         typer.echo(f"  Demo secret key: {secret}")
@@ -133,8 +134,10 @@ def worker() -> None:
     import signal
     import threading
 
+    from tenure import features
     from tenure.jobs.worker import run_forever
-    from tenure.webhooks import delivery  # noqa: F401  (registers the webhook delivery pass)
+
+    features.load()  # registers every feature's periodic tasks, job handlers and event listeners
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = prepare_store(Settings())
@@ -224,13 +227,17 @@ def staff_create(
 
 
 @app.command()
-def demo() -> None:
-    """Seed demo data into the store (idempotent) and print a secret key for it."""
-    from tenure.demo import seed_demo
+def demo(
+    customers: Annotated[
+        int | None, typer.Option(min=10, help="How many customers to seed (default 300).")
+    ] = None,
+) -> None:
+    """Seed a demo business with a year of history (once) and print a new secret key for it."""
+    from tenure.demo import DEFAULT_SIZE, seed_demo
 
     settings = Settings()
     runtime = prepare_store(settings)
-    secret = seed_demo(runtime)
+    secret = seed_demo(runtime, size=customers or DEFAULT_SIZE, progress=_err)
     runtime.close()
     _print_tour(settings, secret)
 

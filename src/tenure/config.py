@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     dunning_retry_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 7, 14])
     # After the last failed retry: "cancel" (reason payment_failed) or "unpaid".
     dunning_final_action: str = "cancel"
+    # Email: SMTP when set (`smtp://`, `smtp+starttls://`, `smtps://`, with user:password@), else the
+    # local outbox (stored, and written as .eml files under the data directory).
+    smtp_url: str | None = None
+    mail_from: str = "billing@localhost"
+    # Where operator emails go (disabled webhook endpoints, the daily digest); none when unset.
+    operator_email: str | None = None
+    operator_locale: str = "en"
+    # Upcoming-renewal reminders: days before the payment; yearly plans always, monthly ones on demand.
+    renewal_reminder_days: int = 7
+    remind_monthly: bool = False
+    # Opt-in: a daily email to the operator listing yesterday's cancellations with their reasons.
+    operator_digest: bool = False
+    # Insights report every amount in this currency; others convert with `fx_rates`
+    # ("usd=0.92,gbp=1.17": units of the reporting currency per unit) or are left out and listed.
+    reporting_currency: str = "eur"
+    fx_rates: str = ""
 
     @field_validator("webhook_retry_schedule", "dunning_retry_days", mode="before")
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenure.clock import Clock, SystemClock
 from tenure.config import Settings
+from tenure.crypto import SecretBox
 from tenure.db.engine import make_engine, make_sessionmaker
 
 
@@ -30,6 +32,11 @@ class Runtime:
             sessionmaker=make_sessionmaker(engine),
             clock=clock or SystemClock(),
         )
+
+    @cached_property
+    def response_box(self) -> SecretBox:
+        """Seals stored idempotent responses, which may hold secrets (a portal session's URL)."""
+        return SecretBox(self.settings.resolved_secret_key(), purpose="tenure idempotent responses")
 
     @property
     def database_kind(self) -> str:

@@ -105,6 +105,19 @@ def test_idempotent_replay_is_byte_identical(client: TestClient, runtime: Runtim
     assert _count(runtime) == 1
 
 
+def test_stored_idempotent_responses_are_encrypted(client: TestClient, runtime: Runtime) -> None:
+    created = client.post(
+        CLOCKS, data={"frozen_time": "1700000000", "name": "sealed"}, headers={"Idempotency-Key": "sealed-1"}
+    ).json()
+    from tenure.api.idempotency import IdempotencyRecord
+
+    with runtime.sessionmaker() as session:
+        stored = session.scalars(select(IdempotencyRecord.body)).all()
+    assert len(stored) == 1
+    assert created["id"] not in stored[0]
+    assert "sealed" not in stored[0]
+
+
 def test_idempotency_key_with_other_params_is_refused(client: TestClient, runtime: Runtime) -> None:
     headers = {"Idempotency-Key": "create-clock-2"}
     client.post(CLOCKS, data={"frozen_time": "1700000000"}, headers=headers)

@@ -34,7 +34,7 @@ def _lines(stream: object, into: queue.Queue[str]) -> None:
         into.put(line.rstrip("\n"))
 
 
-def _next_line(lines: queue.Queue[str], timeout: float = 30.0) -> str:
+def _next_line(lines: queue.Queue[str], timeout: float = 90.0) -> str:
     return lines.get(timeout=timeout)
 
 

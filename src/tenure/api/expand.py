@@ -49,11 +49,16 @@ def _expand_path(
     if head not in node:
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
     value = node[head]
+    allowed = f"{prefix}{head}" in _EXPANDABLE.get(str(owner), set())
+    if isinstance(value, list) and allowed and all(isinstance(item, str) for item in value):
+        # A list of ids (e.g. a subscription's `discounts`): each one is expanded.
+        node[head] = [_expand_path(session, _load(session, item) or item, rest, full) for item in value]
+        return node
     if isinstance(value, dict | list):
         node[head] = _expand_path(session, value, rest, full, owner, f"{prefix}{head}.")
         return node
     # Ids (and nulls) may only be expanded where the object type allows it, as in Stripe.
-    if f"{prefix}{head}" not in _EXPANDABLE.get(str(owner), set()):
+    if not allowed:
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
     if isinstance(value, str):
         value = _load(session, value) or value

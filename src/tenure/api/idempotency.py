@@ -13,6 +13,11 @@ MAX_KEY_LENGTH = 255
 
 
 class IdempotencyRecord(Base):
+    """The first response to a POST with an `Idempotency-Key`.
+
+    `body` is sealed with `Runtime.response_box`: a response may carry a secret (a portal URL).
+    """
+
     __tablename__ = "idempotency_records"
 
     pk: Mapped[int] = mapped_column(PkType, primary_key=True, autoincrement=True)

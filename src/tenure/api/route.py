@@ -124,7 +124,7 @@ async def _idempotent(
             idempotency.find_record, session, api_key_id=key.id, key=idem_key, not_before=-(2**62)
         )
         if existing is not None and existing.created >= not_before:
-            return _replay(existing, print_, idem_key)
+            return _replay(runtime, existing, print_, idem_key)
         if existing is not None:  # expired: the key may be reused
             await run_in_threadpool(session.delete, existing)
         try:
@@ -140,7 +140,7 @@ async def _idempotent(
             key=idem_key,
             fingerprint=print_,
             status_code=response.status_code,
-            body=body_bytes.decode("utf-8"),
+            body=runtime.response_box.encrypt(body_bytes.decode("utf-8")),
             created=now,
         )
         session.add(record)
@@ -154,7 +154,7 @@ async def _idempotent(
             )
             if winner is None:
                 raise
-            return _replay(winner, print_, idem_key)
+            return _replay(runtime, winner, print_, idem_key)
         return response
     except BaseException:
         await _rollback(request)
@@ -163,13 +163,14 @@ async def _idempotent(
         await _close(request)
 
 
-def _replay(record: idempotency.IdempotencyRecord, print_: str, idem_key: str) -> Response:
+def _replay(runtime: Runtime, record: idempotency.IdempotencyRecord, print_: str, idem_key: str) -> Response:
     if record.fingerprint != print_:
         raise IdempotencyError(
             "Keys for idempotent requests can only be used with the same parameters they were first used "
             f"with. Try using a key other than '{idem_key}' if you meant to execute a different request."
         )
-    response = Response(content=record.body, status_code=record.status_code, media_type="application/json")
+    body = runtime.response_box.decrypt(record.body)
+    response = Response(content=body, status_code=record.status_code, media_type="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
 

@@ -39,3 +39,23 @@ def find_active_key(session: Session, secret: str, *, now: int) -> ApiKey | None
     if key.expires_at is not None and key.expires_at <= now:
         return None
     return key
+
+
+def get_key(session: Session, key_id: str) -> ApiKey | None:
+    return session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+
+
+def revoke_key(key: ApiKey, *, now: int) -> None:
+    """Stop a key at once (revoking twice keeps the first date)."""
+    if key.revoked_at is None:
+        key.revoked_at = now
+
+
+def roll_key(session: Session, key: ApiKey, *, now: int, expire_in: int = 0) -> tuple[ApiKey, str]:
+    """A new key with the same name; the old one keeps working for `expire_in` seconds (deploy time)."""
+    new_key, secret = create_key(session, now=now, name=key.name)
+    deadline = now + max(expire_in, 0)
+    if key.expires_at is None or key.expires_at > deadline:
+        key.expires_at = deadline
+    session.flush()
+    return new_key, secret

@@ -25,7 +25,7 @@ from tenure import __version__
 from tenure.events.models import Event
 from tenure.events.schemas import serialize_event
 from tenure.ids import new_id
-from tenure.jobs.queue import enqueue, register_handler
+from tenure.jobs.queue import enqueue
 from tenure.jobs.worker import register_periodic
 from tenure.runtime import Runtime
 from tenure.webhooks import service as _service  # noqa: F401  (registers the event listener)
@@ -391,15 +391,5 @@ def deliver_due(runtime: Runtime) -> int:
     return len(batch.deliveries) + batch.abandoned
 
 
-def _tell_operator(session: Session, payload: dict[str, Any], now: int) -> None:
-    # Until the mailer lands, the operator hears about it in the worker's log.
-    log.warning(
-        "webhook endpoint %s (%s) was disabled: every delivery has failed since %s",
-        payload.get("webhook_endpoint"),
-        payload.get("url"),
-        payload.get("failing_since"),
-    )
-
-
 register_periodic(deliver_due)
-register_handler(ENDPOINT_DISABLED_JOB, _tell_operator)
+# The `operator.webhook_endpoint_disabled` job is handled by `tenure.notifications` (an email).

@@ -12,18 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from tenure import crypto
 from tenure.ids import random_token
 
 SECRET_PREFIX = "whsec_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_BOX_VERSION = "v1"
 
 
 def new_secret() -> str:
@@ -41,29 +35,11 @@ def derived_secret(key_material: str, purpose: str) -> str:
     return SECRET_PREFIX + "".join(chars)
 
 
-class SecretBox:
-    """AES-256-GCM with a key derived (HKDF) from the server's secret key."""
+class SecretBox(crypto.SecretBox):
+    """Webhook endpoint secrets, sealed with their own key derivation."""
 
     def __init__(self, key_material: str) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"tenure webhook endpoint secrets"
-        ).derive(key_material.encode())
-        self._aead = AESGCM(key)
-
-    def encrypt(self, secret: str) -> str:
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, secret.encode(), _BOX_VERSION.encode())
-        return f"{_BOX_VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode()
-
-    def decrypt(self, token: str) -> str:
-        version, _, payload = token.partition(":")
-        if version != _BOX_VERSION:
-            raise ValueError(f"unknown secret encoding {version!r}")
-        raw = base64.urlsafe_b64decode(payload)
-        try:
-            return self._aead.decrypt(raw[:12], raw[12:], _BOX_VERSION.encode()).decode()
-        except InvalidTag:
-            raise ValueError("the webhook secret cannot be decrypted with this secret key") from None
+        super().__init__(key_material, purpose="tenure webhook endpoint secrets")
 
 
 def stripe_signature(secret: str, payload: bytes, timestamp: int) -> str:

@@ -1,0 +1,1 @@
+"""The scenarios: one module each, `run(bench, db)` adds its results."""

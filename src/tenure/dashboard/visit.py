@@ -1,0 +1,107 @@
+"""A staff member's visit: the session behind the cookie, the account, the database session and CSRF.
+Every dashboard route (but sign-in) starts from a `StaffVisit`, through `require(capability)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from tenure.dashboard.auth import resolve_session
+from tenure.dashboard.errors import DashboardError
+from tenure.dashboard.models import StaffSession
+from tenure.dashboard.roles import Capability, can, ensure
+from tenure.runtime import Runtime
+from tenure.staff.models import StaffUser
+from tenure.web.security import CSRF_FIELD, csrf_token, csrf_valid
+
+COOKIE = "tenure_dashboard"
+COOKIE_PATH = "/dashboard"
+
+
+class Posted:
+    """A submitted form: text fields only (the dashboard uploads no files)."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def get(self, name: str, default: str = "") -> str:
+        for key, value in reversed(self._items):
+            if key == name:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self._items if key == name]
+
+    def has(self, name: str) -> bool:
+        return any(key == name for key, _ in self._items)
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(key for key, _ in self._items))
+
+
+async def posted_form(request: Request) -> Posted:
+    """Parsed here (async) so that page routes can stay synchronous."""
+    form = await request.form()
+    return Posted([(key, value) for key, value in form.multi_items() if isinstance(value, str)])
+
+
+Form = Annotated[Posted, Depends(posted_form)]
+
+
+@dataclass
+class StaffVisit:
+    db: Session
+    runtime: Runtime
+    staff: StaffUser
+    staff_session: StaffSession
+    now: int
+
+    @property
+    def secret_key(self) -> str:
+        return self.runtime.settings.resolved_secret_key()
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.secret_key, f"dashboard:{self.staff_session.id}")
+
+    def check_csrf(self, form: Posted) -> None:
+        if not csrf_valid(self.secret_key, f"dashboard:{self.staff_session.id}", form.get(CSRF_FIELD)):
+            raise DashboardError(403, "csrf")
+
+    def can(self, capability: Capability | str) -> bool:
+        return can(self.staff.role, Capability(capability))
+
+
+def staff_visit(request: Request) -> Iterator[StaffVisit]:
+    runtime: Runtime = request.app.state.runtime
+    with runtime.sessionmaker() as db:
+        now = runtime.clock.now()
+        found = resolve_session(db, request.cookies.get(COOKIE), now=now)
+        if found is None:
+            raise DashboardError(401, "signin")
+        staff_session, staff = found
+        yield StaffVisit(db=db, runtime=runtime, staff=staff, staff_session=staff_session, now=now)
+
+
+def require(capability: Capability) -> Callable[[StaffVisit], StaffVisit]:
+    """A dependency: the signed-in visit, if the staff member's role has `capability` (else a 403 page)."""
+
+    def dependency(visit: Annotated[StaffVisit, Depends(staff_visit)]) -> StaffVisit:
+        ensure(visit.staff.role, capability)
+        return visit
+
+    dependency.__name__ = f"require_{capability.value}"
+    return dependency
+
+
+Reader = Annotated[StaffVisit, Depends(require(Capability.READ))]
+Operator = Annotated[StaffVisit, Depends(require(Capability.OPERATE))]
+SettingsAdmin = Annotated[StaffVisit, Depends(require(Capability.SETTINGS))]
+KeysAdmin = Annotated[StaffVisit, Depends(require(Capability.KEYS))]
+WebhooksAdmin = Annotated[StaffVisit, Depends(require(Capability.WEBHOOKS))]
+OutboxAdmin = Annotated[StaffVisit, Depends(require(Capability.OUTBOX))]

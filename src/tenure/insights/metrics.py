@@ -1,0 +1,276 @@
+"""The cancellation insights: every figure is an aggregate over `cancellations` and
+`cancellation_flows` (definitions in docs/insights.md)."""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from tenure.insights.currency import Converter
+from tenure.insights.models import CancellationRecord
+from tenure.retention.models import CancellationFlow, OfferResponse
+from tenure.subscriptions.models import CancellationReason, Subscription, SubscriptionItem
+
+DAY = 86_400
+WEEK = 7 * DAY
+FIRST_MONDAY = 4 * DAY  # 1970-01-05, a Monday
+SAVE_HORIZONS = (30, 60, 90)
+TENURE_BUCKETS = (
+    ("lt_1m", 0, 30),
+    ("1_3m", 30, 91),
+    ("3_6m", 91, 182),
+    ("6_12m", 182, 365),
+    ("gt_12m", 365, None),
+)
+UNSPECIFIED = "unspecified"
+
+
+def _month_start(timestamp: int) -> int:
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp())
+
+
+def _next_month(start: int) -> int:
+    moment = datetime.fromtimestamp(start, tz=UTC)
+    return start + monthrange(moment.year, moment.month)[1] * DAY
+
+
+def period_starts(start: int, end: int, interval: str) -> list[int]:
+    """The buckets covering [start, end): Monday-based weeks or calendar months, in UTC."""
+    if interval == "week":
+        first = FIRST_MONDAY + ((start - FIRST_MONDAY) // WEEK) * WEEK
+        return list(range(first, end, WEEK))
+    starts, cursor = [], _month_start(start)
+    while cursor < end:
+        starts.append(cursor)
+        cursor = _next_month(cursor)
+    return starts
+
+
+def _bucket_expression(session: Session, interval: str) -> Any:
+    """The start (unix seconds, UTC) of the week or month of `canceled_at`, computed by the database."""
+    moment = CancellationRecord.canceled_at
+    if interval == "week":
+        return FIRST_MONDAY + ((moment - FIRST_MONDAY) // WEEK) * WEEK
+    if session.get_bind().dialect.name == "postgresql":
+        truncated = func.date_trunc("month", func.timezone("UTC", func.to_timestamp(moment)))
+        return cast(func.extract("epoch", truncated), BigInteger)
+    return cast(func.strftime("%s", moment, "unixepoch", "start of month"), BigInteger)
+
+
+def _window(start: int, end: int, price: str | None) -> list[ColumnElement[bool]]:
+    conditions = [CancellationRecord.canceled_at >= start, CancellationRecord.canceled_at < end]
+    if price:
+        conditions.append(CancellationRecord.price_id == price)
+    return conditions
+
+
+def _by_feedback(
+    session: Session, start: int, end: int, price: str | None, convert: Converter
+) -> dict[str, tuple[int, int]]:
+    rows = session.execute(
+        select(
+            CancellationRecord.feedback,
+            CancellationRecord.currency,
+            func.count(),
+            func.sum(CancellationRecord.mrr),
+        )
+        .where(*_window(start, end, price))
+        .group_by(CancellationRecord.feedback, CancellationRecord.currency)
+    ).all()
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for feedback, currency, count, mrr in rows:
+        entry = totals[feedback or UNSPECIFIED]
+        entry[0] += int(count)
+        entry[1] += convert(int(mrr or 0), currency)
+    return {key: (value[0], value[1]) for key, value in totals.items()}
+
+
+def _tenure_case() -> Any:
+    days = CancellationRecord.tenure_days
+    whens = []
+    for name, low, high in TENURE_BUCKETS:
+        condition = days >= low if high is None else and_(days >= low, days < high)
+        whens.append((condition, literal(name)))
+    return case(*whens, else_=literal("gt_12m"))
+
+
+def _retention(
+    session: Session, start: int, end: int, price: str | None, *, now: int, convert: Converter
+) -> dict[str, Any]:
+    conditions: list[ColumnElement[bool]] = [
+        CancellationFlow.started_at >= start,
+        CancellationFlow.started_at < end,
+    ]
+    if price:
+        conditions.append(
+            CancellationFlow.subscription_id.in_(
+                select(SubscriptionItem.subscription_id).where(SubscriptionItem.price_id == price)
+            )
+        )
+    accepted = CancellationFlow.offer_response == OfferResponse.ACCEPTED
+
+    def saved(days: int) -> ColumnElement[bool]:
+        horizon = CancellationFlow.offer_responded_at + days * DAY
+        return and_(
+            accepted,
+            horizon <= now,
+            or_(Subscription.canceled_at.is_(None), Subscription.canceled_at > horizon),
+        )
+
+    def count_if(condition: ColumnElement[bool]) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    offer_type = CancellationFlow.offer["type"].as_string()
+    rows = session.execute(
+        select(
+            CancellationFlow.feedback,
+            offer_type,
+            CancellationFlow.currency,
+            func.count(),
+            count_if(CancellationFlow.reason_at.is_not(None)),
+            count_if(CancellationFlow.offer_shown_at.is_not(None)),
+            count_if(accepted),
+            *(count_if(saved(days)) for days in SAVE_HORIZONS),
+            func.sum(case((saved(30), CancellationFlow.mrr), else_=0)),
+        )
+        .join(Subscription, Subscription.id == CancellationFlow.subscription_id)
+        .where(*conditions)
+        .group_by(CancellationFlow.feedback, offer_type, CancellationFlow.currency)
+    ).all()
+    totals: dict[str, int] = defaultdict(int)
+    by_offer: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_reason: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for feedback, kind, currency, started, reasons, shown, took, s30, s60, s90, saved_mrr in rows:
+        values = {
+            "flows_started": started,
+            "reasons_given": reasons,
+            "offers_shown": shown,
+            "offers_accepted": took,
+            "saved_30d": s30,
+            "saved_60d": s60,
+            "saved_90d": s90,
+        }
+        mrr = convert(int(saved_mrr or 0), currency or convert.reporting)
+        for name, value in values.items():
+            totals[name] += int(value or 0)
+            if kind:
+                by_offer[kind][name] += int(value or 0)
+            by_reason[feedback or UNSPECIFIED][name] += int(value or 0)
+        totals["saved_mrr"] += mrr
+        if kind:
+            by_offer[kind]["saved_mrr"] += mrr
+        by_reason[feedback or UNSPECIFIED]["saved_mrr"] += mrr
+    result: dict[str, Any] = {
+        name: totals.get(name, 0)
+        for name in (
+            "flows_started",
+            "reasons_given",
+            "offers_shown",
+            "offers_accepted",
+            "saved_30d",
+            "saved_60d",
+            "saved_90d",
+            "saved_mrr",
+        )
+    }
+    result["by_offer"] = [{"offer": kind, **dict(values)} for kind, values in sorted(by_offer.items())]
+    result["by_reason"] = [{"feedback": key, **dict(values)} for key, values in sorted(by_reason.items())]
+    return result
+
+
+def cancellations_report(
+    session: Session,
+    *,
+    start: int,
+    end: int,
+    interval: str,
+    price: str | None,
+    now: int,
+    convert: Converter,
+) -> dict[str, Any]:
+    """The `insights.cancellations` object for [start, end), compared with the period just before."""
+    current = _by_feedback(session, start, end, price, convert)
+    previous = _by_feedback(session, start - (end - start), start, price, convert)
+    total = sum(count for count, _ in current.values())
+    previous_total = sum(count for count, _ in previous.values())
+    ranked = sorted(current.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    by_feedback = [
+        {
+            "feedback": feedback,
+            "count": count,
+            "share": round(count / total, 4) if total else 0.0,
+            "mrr_lost": mrr,
+            "previous_count": previous.get(feedback, (0, 0))[0],
+            "change": count - previous.get(feedback, (0, 0))[0],
+        }
+        for feedback, (count, mrr) in ranked
+    ]
+
+    window = _window(start, end, price)
+    buckets: dict[int, dict[str, int]] = {s: defaultdict(int) for s in period_starts(start, end, interval)}
+    bucket = _bucket_expression(session, interval)
+    for bucket_start, feedback, count in session.execute(
+        select(bucket, CancellationRecord.feedback, func.count())
+        .where(*window)
+        .group_by(bucket, CancellationRecord.feedback)
+    ):
+        buckets.setdefault(int(bucket_start), defaultdict(int))[feedback or UNSPECIFIED] += int(count)
+    by_period = [
+        {"start": s, "count": sum(values.values()), "by_feedback": dict(sorted(values.items()))}
+        for s, values in sorted(buckets.items())
+    ]
+
+    prices: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+    for price_id, currency, count, mrr in session.execute(
+        select(
+            CancellationRecord.price_id,
+            CancellationRecord.currency,
+            func.count(),
+            func.sum(CancellationRecord.mrr),
+        )
+        .where(*window)
+        .group_by(CancellationRecord.price_id, CancellationRecord.currency)
+    ):
+        prices[price_id][0] += int(count)
+        prices[price_id][1] += convert(int(mrr or 0), currency)
+    by_price = [
+        {"price": key, "count": value[0], "mrr_lost": value[1]}
+        for key, value in sorted(prices.items(), key=lambda item: (-item[1][0], str(item[0])))
+    ]
+
+    tenure = _tenure_case()
+    tenure_rows = session.execute(select(tenure, func.count()).where(*window).group_by(tenure)).all()
+    tenure_counts = {str(name): int(count) for name, count in tenure_rows}
+    by_tenure = [{"bucket": name, "count": int(tenure_counts.get(name, 0))} for name, _, _ in TENURE_BUCKETS]
+
+    reasons = dict(
+        session.execute(
+            select(CancellationRecord.reason, func.count()).where(*window).group_by(CancellationRecord.reason)
+        ).all()
+    )
+    involuntary = int(reasons.get(CancellationReason.PAYMENT_FAILED, 0)) + int(
+        reasons.get(CancellationReason.PAYMENT_DISPUTED, 0)
+    )
+    return {
+        "object": "insights.cancellations",
+        "period": {"start": start, "end": end, "interval": interval},
+        "price": price,
+        "currency": convert.reporting,
+        "total": total,
+        "mrr_lost": sum(mrr for _, mrr in current.values()),
+        "previous": {"start": start - (end - start), "end": start, "total": previous_total},
+        "by_feedback": by_feedback,
+        "by_period": by_period,
+        "by_price": by_price,
+        "by_tenure": by_tenure,
+        "voluntary": total - involuntary,
+        "involuntary": involuntary,
+        "retention": _retention(session, start, end, price, now=now, convert=convert),
+        "unconverted_currencies": sorted(convert.unconverted),
+    }

@@ -1,0 +1,280 @@
+"""The insights and SQL console pages of the dashboard (analysts and admins)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from tenure.api.errors import InvalidRequest
+from tenure.dashboard.errors import DashboardRoute
+from tenure.dashboard.rendering import page
+from tenure.dashboard.visit import Form, Reader, StaffVisit
+from tenure.insights import charts
+from tenure.insights.comments import CommentFilter, comments
+from tenure.insights.currency import Converter, parse_rates
+from tenure.insights.metrics import cancellations_report
+from tenure.insights.sql_console import run_query
+from tenure.insights.templates import templates_for
+from tenure.prices.models import Price
+from tenure.retention.reasons import LABELS, STANDARD_REASONS
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+DAY = 86_400
+PERIODS = {"30d": 30, "90d": 90, "12m": 365}
+TENURE_LABELS = {
+    "lt_1m": "< 1 month",
+    "1_3m": "1–3 months",
+    "3_6m": "3–6 months",
+    "6_12m": "6–12 months",
+    "gt_12m": "> 12 months",
+}
+SECTIONS = ("by_feedback", "by_period", "by_price", "by_tenure", "retention", "comments")
+
+
+def reason_label(code: str | None) -> str:
+    if not code or code == "unspecified":
+        return "No reason given"
+    return LABELS[code]["en"] if code in LABELS else code
+
+
+def _day(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC).timestamp())
+    except ValueError:
+        return None
+
+
+def window(request: Request, now: int) -> dict[str, Any]:
+    """The period picker's choice: a preset (30d, 90d, 12m) or custom dates (end exclusive)."""
+    query = request.query_params
+    start, end = _day(query.get("start")), _day(query.get("end"))
+    preset = query.get("period") or "30d"
+    if start is not None and end is not None and start < end:
+        preset = "custom"
+    else:
+        days = PERIODS.get(preset, 30)
+        preset = preset if preset in PERIODS else "30d"
+        end = (now // DAY + 1) * DAY
+        start = end - days * DAY
+    interval = (
+        query.get("interval")
+        if query.get("interval") in ("week", "month")
+        else ("week" if end - start <= 120 * DAY else "month")
+    )
+    return {
+        "start": start,
+        "end": end,
+        "preset": preset,
+        "interval": interval,
+        "price": query.get("price") or None,
+        "end_inclusive": end - DAY,
+    }
+
+
+def _report(visit: StaffVisit, chosen: dict[str, Any]) -> dict[str, Any]:
+    settings = visit.runtime.settings
+    convert = Converter(settings.reporting_currency, parse_rates(settings.fx_rates))
+    return cancellations_report(
+        visit.db,
+        start=chosen["start"],
+        end=chosen["end"],
+        interval=chosen["interval"],
+        price=chosen["price"],
+        now=visit.now,
+        convert=convert,
+    )
+
+
+def _period_label(interval: str) -> Any:
+    def label(timestamp: int) -> str:
+        moment = datetime.fromtimestamp(timestamp, tz=UTC)
+        return moment.strftime("%d %b") if interval == "week" else moment.strftime("%b %Y")
+
+    return label
+
+
+def _comment_filter(request: Request, chosen: dict[str, Any]) -> CommentFilter:
+    query = request.query_params
+    return CommentFilter(
+        start=chosen["start"],
+        end=chosen["end"],
+        feedback=query.get("reason") or None,
+        price=chosen["price"],
+        locale=query.get("language") or None,
+        search=(query.get("q") or "").strip()[:200] or None,
+    )
+
+
+@router.get("/dashboard/insights")
+def insights(request: Request, visit: Reader) -> Response:
+    chosen = window(request, visit.now)
+    report = _report(visit, chosen)
+    label = _period_label(chosen["interval"])
+    prices = list(visit.db.scalars(select(Price).order_by(Price.pk)))
+    price_names = {p.id: p.nickname or p.lookup_key or p.id for p in prices}
+    filters = _comment_filter(request, chosen)
+    return page(
+        request,
+        visit,
+        "dashboard/insights.html",
+        {
+            "r": report,
+            "w": chosen,
+            "trend": charts.stacked_periods(report["by_period"], label),
+            "reasons_chart": charts.horizontal_bars(
+                [
+                    (row["feedback"], row["count"], reason_label(row["feedback"]))
+                    for row in report["by_feedback"]
+                ]
+            ),
+            "tenure_chart": charts.horizontal_bars(
+                [("tenure", row["count"], TENURE_LABELS[row["bucket"]]) for row in report["by_tenure"]]
+            ),
+            "period_label": label,
+            "reason_label": reason_label,
+            "tenure_labels": TENURE_LABELS,
+            "palette": charts.PALETTE,
+            "prices": prices,
+            "price_names": price_names,
+            "comments": comments(visit.db, filters),
+            "filters": filters,
+            "reasons": [*STANDARD_REASONS, "unspecified"],
+            "query": request.url.query,
+        },
+        section="insights",
+    )
+
+
+def _csv(rows: list[list[Any]], name: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row])
+    response = Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/dashboard/insights.csv")
+def insights_csv(request: Request, visit: Reader) -> Response:
+    """Each chart's numbers (and the comments) as CSV."""
+    chosen = window(request, visit.now)
+    section = request.query_params.get("section") or "by_feedback"
+    if section not in SECTIONS:
+        section = "by_feedback"
+    if section == "comments":
+        rows: list[list[Any]] = [
+            ["canceled_at", "subscription", "customer_email", "reason", "language", "plan", "comment"]
+        ]
+        for record, email in comments(visit.db, _comment_filter(request, chosen), limit=10_000):
+            rows.append(
+                [
+                    record.canceled_at,
+                    record.subscription_id,
+                    email,
+                    record.feedback,
+                    record.locale,
+                    record.price_id,
+                    record.comment,
+                ]
+            )
+        return _csv(rows, "cancellation-comments")
+    report = _report(visit, chosen)
+    currency = report["currency"]
+    if section == "by_feedback":
+        rows = [
+            ["reason", "label", "count", "share", f"mrr_lost_{currency}_minor", "previous_count", "change"]
+        ]
+        rows += [
+            [
+                r["feedback"],
+                reason_label(r["feedback"]),
+                r["count"],
+                r["share"],
+                r["mrr_lost"],
+                r["previous_count"],
+                r["change"],
+            ]
+            for r in report["by_feedback"]
+        ]
+    elif section == "by_period":
+        keys = [*STANDARD_REASONS, "unspecified"]
+        rows = [["period_start", "total", *keys]]
+        rows += [
+            [
+                datetime.fromtimestamp(r["start"], tz=UTC).date().isoformat(),
+                r["count"],
+                *[r["by_feedback"].get(k, 0) for k in keys],
+            ]
+            for r in report["by_period"]
+        ]
+    elif section == "by_price":
+        rows = [["price", "count", f"mrr_lost_{currency}_minor"]]
+        rows += [[r["price"], r["count"], r["mrr_lost"]] for r in report["by_price"]]
+    elif section == "by_tenure":
+        rows = [["tenure", "count"]] + [[TENURE_LABELS[r["bucket"]], r["count"]] for r in report["by_tenure"]]
+    else:
+        retention = report["retention"]
+        names = [
+            "flows_started",
+            "reasons_given",
+            "offers_shown",
+            "offers_accepted",
+            "saved_30d",
+            "saved_60d",
+            "saved_90d",
+            "saved_mrr",
+        ]
+        rows = [["scope", "key", *names], ["all", "", *[retention[n] for n in names]]]
+        rows += [["offer", r["offer"], *[r.get(n, 0) for n in names]] for r in retention["by_offer"]]
+        rows += [["reason", r["feedback"], *[r.get(n, 0) for n in names]] for r in retention["by_reason"]]
+    return _csv(rows, f"cancellations-{section}")
+
+
+@router.get("/dashboard/sql")
+def sql_page(request: Request, visit: Reader) -> Response:
+    templates = templates_for(visit.runtime.database_kind)
+    chosen = request.query_params.get("template")
+    query = templates[chosen][1] if chosen in templates else ""
+    return page(
+        request,
+        visit,
+        "dashboard/sql.html",
+        {"templates": templates, "query": query, "result": None, "error": None},
+        section="sql",
+    )
+
+
+@router.post("/dashboard/sql")
+def sql_run(request: Request, visit: Reader, form: Form) -> Response:
+    visit.check_csrf(form)
+    query = form.get("query")
+    result, error = None, None
+    try:
+        result = run_query(visit.runtime, query)
+    except InvalidRequest as exc:
+        error = exc.message
+    if form.get("format") == "csv" and result is not None:
+        return _csv([result.columns, *result.rows], "query")
+    return page(
+        request,
+        visit,
+        "dashboard/sql.html",
+        {
+            "templates": templates_for(visit.runtime.database_kind),
+            "query": query,
+            "result": result,
+            "error": error,
+        },
+        section="sql",
+        status_code=400 if error else 200,
+    )

@@ -1,0 +1,190 @@
+"""The cancel flow's steps as the portal calls them: start, reason, offer (accept or decline), cancel.
+
+Every step is idempotent: a double-clicked button, a replayed form or a second tab changes nothing
+twice. Canceling goes through the subscription services, so the cancellation and its reason are
+one `customer.subscription.updated` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenure import money
+from tenure.api.errors import InvalidRequest
+from tenure.billing_context import BillingContext
+from tenure.ids import new_id
+from tenure.insights.models import CancellationSource
+from tenure.insights.rollup import mark_source
+from tenure.prices.models import Price
+from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
+from tenure.retention.offers import Offer
+from tenure.retention.reasons import STANDARD_REASONS
+from tenure.subscriptions import cancel as cancelling
+from tenure.subscriptions.common import apply_discounts, recording_update
+from tenure.subscriptions.models import Subscription
+from tenure.subscriptions.periods import DAY, add_months, monthly_factor
+from tenure.subscriptions.schemas import ItemParams, SubscriptionUpdate
+from tenure.subscriptions.update import update_subscription
+
+MAX_COMMENT = 500
+# `listener(session, flow, subscription, now)` runs in the transaction that accepts an offer
+# (the notifications confirm it by email).
+OfferAcceptedListener = Callable[[Session, CancellationFlow, Subscription, int], None]
+OFFER_ACCEPTED_LISTENERS: list[OfferAcceptedListener] = []
+
+
+def monthly_recurring_revenue(session: Session, subscription: Subscription) -> int:
+    """The subscription's list price per month in minor units (yearly ÷ 12, weekly × 52 ÷ 12)."""
+    total = Fraction(0)
+    for item in subscription.items:
+        price = session.scalar(select(Price).where(Price.id == item.price_id))
+        if price is None or price.recurring_interval is None:
+            continue
+        numerator, denominator = monthly_factor(price.recurring_interval, price.recurring_interval_count or 1)
+        total += Fraction(price.unit_amount * item.quantity * numerator, denominator)
+    return money.round_minor(total)
+
+
+def start(
+    session: Session,
+    subscription: Subscription,
+    *,
+    source: str,
+    locale: str,
+    portal_session_id: str | None,
+    now: int,
+) -> CancellationFlow:
+    flow = CancellationFlow(
+        id=new_id("cflow"),
+        subscription_id=subscription.id,
+        customer_id=subscription.customer_id,
+        portal_session_id=portal_session_id,
+        source=source,
+        locale=locale,
+        started_at=now,
+        mrr=monthly_recurring_revenue(session, subscription),
+        currency=subscription.currency,
+    )
+    session.add(flow)
+    session.flush()
+    return flow
+
+
+def get_flow(session: Session, flow_id: str, subscription: Subscription) -> CancellationFlow:
+    flow = session.scalar(
+        select(CancellationFlow)
+        .where(CancellationFlow.id == flow_id, CancellationFlow.subscription_id == subscription.id)
+        .with_for_update()
+    )
+    if flow is None:
+        raise InvalidRequest("This cancellation form has expired; please start again.", param="flow")
+    return flow
+
+
+def record_reason(
+    flow: CancellationFlow, *, reason_code: str | None, feedback: str | None, comment: str | None, now: int
+) -> None:
+    if flow.completed_at is not None:
+        return
+    if feedback is not None and feedback not in STANDARD_REASONS:
+        raise InvalidRequest("Unknown reason.", param="reason")
+    text = (comment or "").strip() or None
+    if text is not None and len(text) > MAX_COMMENT:
+        raise InvalidRequest(f"The comment can have at most {MAX_COMMENT} characters.", param="comment")
+    flow.reason_code, flow.feedback, flow.comment, flow.reason_at = reason_code, feedback, text, now
+
+
+def show_offer(flow: CancellationFlow, offer: Offer, *, now: int) -> None:
+    """Record the one offer of this flow (shown once; a reload shows the same offer)."""
+    if flow.offer is None:
+        flow.offer = offer.to_record()
+        flow.offer_shown_at = now
+
+
+def cancel(
+    session: Session,
+    flow: CancellationFlow,
+    subscription: Subscription,
+    *,
+    mode: str,
+    prorate: bool,
+    now: int,
+) -> None:
+    """Cancel per the portal's mode, with the flow's reason; a second call does nothing."""
+    if flow.completed_at is not None:
+        return
+    if flow.offer is not None and flow.offer_response is None:
+        flow.offer_response, flow.offer_responded_at = OfferResponse.DECLINED, now
+    already = subscription.cancel_at_period_end or subscription.status in cancelling.ENDED
+    if not already:
+        if mode == "immediately":
+            cancelling.cancel_now(
+                session, subscription, now=now, feedback=flow.feedback, comment=flow.comment, prorate=prorate
+            )
+        else:
+            with recording_update(session, subscription, now=now):
+                cancelling.schedule_cancel(
+                    subscription, now=now, feedback=flow.feedback, comment=flow.comment
+                )
+    flow.mode = mode
+    flow.outcome, flow.completed_at = FlowOutcome.CANCELED, now
+    session.flush()
+    if not already:
+        mark_source(
+            session, subscription.id, source=CancellationSource.PORTAL, flow_id=flow.id, locale=flow.locale
+        )
+
+
+def accept_offer(
+    session: Session, flow: CancellationFlow, subscription: Subscription, *, context: BillingContext, now: int
+) -> dict[str, Any]:
+    """Apply the flow's offer: the subscription keeps running. Returns the offer record."""
+    offer = flow.offer
+    if offer is None:
+        raise InvalidRequest("No offer was made in this flow.", param="offer")
+    if flow.completed_at is not None:
+        return offer
+    kind = offer["type"]
+    if kind == "coupon":
+        from tenure.coupons.service import get_coupon
+
+        coupon = get_coupon(session, offer["coupon"], param="offer")
+        with recording_update(session, subscription, now=now):
+            apply_discounts(session, subscription, [(coupon, None)], now=now)
+    elif kind == "pause":
+        with recording_update(session, subscription, now=now):
+            subscription.pause_collection = {
+                "behavior": "void",
+                "resumes_at": add_months(now, int(offer["pause_months"] or 1)),
+            }
+    elif kind == "switch_price":
+        item = subscription.items[0]
+        update_subscription(
+            session,
+            subscription,
+            SubscriptionUpdate(
+                items=[ItemParams(id=item.id, price=offer["price"])], proration_behavior="create_prorations"
+            ),
+            now=now,
+            context=context,
+        )
+    elif kind == "extend_trial":
+        base = max(subscription.trial_end or now, now)
+        update_subscription(
+            session,
+            subscription,
+            SubscriptionUpdate(trial_end=base + int(offer["trial_days"]) * DAY),
+            now=now,
+            context=context,
+        )
+    flow.offer_response, flow.offer_responded_at = OfferResponse.ACCEPTED, now
+    flow.outcome, flow.completed_at = FlowOutcome.SAVED, now
+    session.flush()
+    for listener in OFFER_ACCEPTED_LISTENERS:
+        listener(session, flow, subscription, now)
+    return offer
