@@ -3,10 +3,17 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenure.subscriptions.periods import add_months, boundary, next_boundary, period_containing
+from tenure.subscriptions.periods import (
+    PeriodOutOfRange,
+    add_months,
+    boundary,
+    next_boundary,
+    period_containing,
+)
 
 
 def ts(*args: int) -> int:
@@ -56,3 +63,11 @@ def test_monthly_periods_never_skip_or_repeat_a_day(anchor: int, periods: int) -
         assert 28 <= (end - start).days <= 31
     for (_, end), (start, _) in itertools.pairwise(days):
         assert end == start
+
+
+def test_periods_past_the_year_9999_are_a_clear_error() -> None:
+    december = ts(9999, 12, 15)
+    for interval in ("day", "week", "month", "year"):
+        with pytest.raises(PeriodOutOfRange):
+            next_boundary(december, interval, 1, december + 40 * 86_400)
+    assert next_boundary(ts(9999, 1, 15), "month", 1, ts(9999, 1, 20)) == ts(9999, 2, 15)

@@ -125,6 +125,12 @@ def create_invoice(
     apply_discounts: bool = True,
 ) -> Invoice:
     """Create and finalize an invoice for `lines`; apply discounts and the customer's balance."""
+    # Two invoices for one customer at once (two subscriptions created together, renewals on two
+    # workers) would read the same sequence and balance: hold the customer's row until commit.
+    # Callers lock it before inserting rows that reference it: PostgreSQL's foreign-key share
+    # locks would otherwise deadlock two writers upgrading to this lock.
+    session.flush()
+    session.refresh(customer, with_for_update=True)
     discounts = active_discounts(session, subscription, now) if apply_discounts else []
     total_discounts = _apply_discounts(lines, discounts, subscription.currency)
     subtotal = sum(line.amount for line in lines)

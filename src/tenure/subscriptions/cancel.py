@@ -63,7 +63,9 @@ def unused_time_credit(session: Session, subscription: Subscription, *, at: int)
 
 
 def _credit_invoice(session: Session, subscription: Subscription, credit: int, *, now: int) -> None:
-    customer = session.scalar(select(Customer).where(Customer.id == subscription.customer_id))
+    customer = session.scalar(
+        select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
+    )
     assert customer is not None
     when = datetime.fromtimestamp(now, tz=UTC).strftime("%d %b %Y")
     line = InvoiceLine(

@@ -112,7 +112,7 @@ def create_subscription(
     session: Session, params: SubscriptionCreate, *, real_now: int, context: BillingContext
 ) -> Subscription:
     """Create a subscription, its first invoice, and collect it per `payment_behavior`."""
-    customer = get_customer(session, params.customer)
+    customer = get_customer(session, params.customer, for_update=True)
     now = object_now(session, real_now, customer.test_clock_id)
     prices = resolve_prices(session, params.items)
     first_price = prices[0][0]

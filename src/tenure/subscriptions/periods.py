@@ -9,7 +9,20 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
+from tenure.api.errors import InvalidRequest
+
 DAY = 86_400
+# 9999-12-31T23:59:59Z: the last moment a period can end (timestamps are bounded to it too).
+LAST_MOMENT = 253_402_300_799
+
+
+class PeriodOutOfRange(InvalidRequest):
+    """A billing period would end after the year 9999 (a far-future anchor, trial or test clock)."""
+
+    code = "period_out_of_range"
+
+    def __init__(self) -> None:
+        super().__init__("The subscription's billing periods would run past the year 9999.")
 
 
 def _to_dt(timestamp: int) -> datetime:
@@ -21,6 +34,8 @@ def add_months(timestamp: int, months: int) -> int:
     moment = _to_dt(timestamp)
     index = moment.year * 12 + (moment.month - 1) + months
     year, month = divmod(index, 12)
+    if year > 9999:
+        raise PeriodOutOfRange()
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])
     return int(moment.replace(year=year, month=month + 1, day=day).timestamp())
 
@@ -28,10 +43,11 @@ def add_months(timestamp: int, months: int) -> int:
 def boundary(anchor: int, interval: str, interval_count: int, k: int) -> int:
     """The k-th period boundary after `anchor` (k = 0 is the anchor itself)."""
     steps = k * interval_count
-    if interval == "day":
-        return anchor + steps * DAY
-    if interval == "week":
-        return anchor + steps * 7 * DAY
+    if interval in ("day", "week"):
+        moment = anchor + steps * (DAY if interval == "day" else 7 * DAY)
+        if moment > LAST_MOMENT:
+            raise PeriodOutOfRange()
+        return moment
     if interval == "month":
         return add_months(anchor, steps)
     if interval == "year":

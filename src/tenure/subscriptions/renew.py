@@ -127,7 +127,10 @@ def _renew(session: Session, subscription: Subscription, *, context: BillingCont
         price.recurring_interval_count or 1,
         start,
     )
-    customer = session.scalar(select(Customer).where(Customer.id == subscription.customer_id))
+    # Locked before the invoice lines reference it (see create_invoice).
+    customer = session.scalar(
+        select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
+    )
     assert customer is not None
     with recording_update(session, subscription, now=start):
         subscription.current_period_start = start
@@ -204,6 +207,13 @@ def run_billing(runtime: Runtime) -> int:
             batch = list(session.scalars(stmt))
             if not batch:
                 return done
+            # Renewals lock their customer (invoice numbers, balance). Taking the batch's customers
+            # up front, in one order, keeps two workers whose batches share customers from
+            # deadlocking: the second waits for the first instead.
+            customers = sorted({subscription.customer_id for subscription in batch})
+            session.scalars(
+                select(Customer.pk).where(Customer.id.in_(customers)).order_by(Customer.id).with_for_update()
+            ).all()
             for subscription in batch:
                 done += process_due(session, subscription, now=now, context=context)
             session.commit()

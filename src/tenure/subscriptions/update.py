@@ -49,7 +49,10 @@ def update_subscription(
     given = params.model_fields_set
     if subscription.status in cancelling.ENDED and given - _ALLOWED_WHEN_ENDED:
         cancelling.ensure_not_ended(subscription, param=sorted(given - _ALLOWED_WHEN_ENDED)[0])
-    customer = session.scalar(select(Customer).where(Customer.id == subscription.customer_id))
+    # Locked up front: an update can invoice prorations (see create_invoice).
+    customer = session.scalar(
+        select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
+    )
     assert customer is not None
     retry_payment = False
     with recording_update(session, subscription, now=now):
