@@ -1,8 +1,9 @@
 """The delivery worker: claim due deliveries, POST them signed, record each attempt exactly once.
 
 A pass claims a batch (a lease on each delivery, committed before any request goes out), sends
-the batch concurrently, then records every attempt in its own transaction. A crash between send
-and record leaves the lease to expire and the attempt is sent again (at-least-once), but it is
+the batch concurrently, then records its attempts in one transaction (a savepoint each). A crash
+between send and record leaves the lease to expire and the attempt is sent again (at-least-once),
+but it is
 recorded at most once: the record re-reads the delivery under a row lock and writes attempt
 number N only while the delivery still has N - 1 recorded, and `(delivery, number)` is unique.
 Leases outlast the request timeout, so a live worker's attempt is never taken over.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -232,6 +234,24 @@ def _abandon(session: Session, endpoint_id: str, *, now: int) -> int:
 # --- send ----------------------------------------------------------------------------------
 
 
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _shared_client() -> httpx.Client:
+    """One client per worker process: its connection pool and TLS context are reused across
+    deliveries (building an SSL context per request cost more than the request itself)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(
+                timeout=httpx.Timeout(TIMEOUT_SECONDS),
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH),
+            )
+        return _client
+
+
 def send(url: str, *, payload: bytes, headers: dict[str, str], started_at: int) -> SendResult:
     """POST `payload`; any answer or failure becomes a result, never an exception."""
     began = time.monotonic()
@@ -239,10 +259,7 @@ def send(url: str, *, payload: bytes, headers: dict[str, str], started_at: int) 
     error: str | None = None
     excerpt: str | None = None
     try:
-        with (
-            httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False) as client,
-            client.stream("POST", url, content=payload, headers=headers) as response,
-        ):
+        with _shared_client().stream("POST", url, content=payload, headers=headers) as response:
             status_code = response.status_code
             body = b""
             for chunk in response.iter_bytes():
@@ -350,7 +367,7 @@ def _update_health(
 # --- the worker pass -----------------------------------------------------------------------
 
 
-def _attempt(runtime: Runtime, claimed: ClaimedDelivery) -> None:
+def _send(runtime: Runtime, claimed: ClaimedDelivery) -> tuple[ClaimedDelivery, SendResult]:
     started_at = runtime.clock.now()
     headers = request_headers(
         claimed.scheme,
@@ -359,23 +376,29 @@ def _attempt(runtime: Runtime, claimed: ClaimedDelivery) -> None:
         payload=claimed.payload,
         timestamp=started_at,
     )
-    result = send(claimed.url, payload=claimed.payload, headers=headers, started_at=started_at)
+    return claimed, send(claimed.url, payload=claimed.payload, headers=headers, started_at=started_at)
+
+
+def _record_batch(runtime: Runtime, results: list[tuple[ClaimedDelivery, SendResult]]) -> None:
+    """Record a batch's attempts in one transaction (one commit, not one per delivery); each in its
+    own savepoint, so that one that cannot be recorded does not take the others with it."""
     with runtime.sessionmaker() as session:
-        try:
-            recorded = record_attempt(
-                session,
-                claimed,
-                result,
-                now=runtime.clock.now(),
-                schedule=runtime.settings.webhook_retry_schedule,
-            )
-            session.commit()
-        except Exception:
-            session.rollback()
-            log.exception("recording attempt %s of %s failed", claimed.number, claimed.id)
-            return
-    if recorded is None:
-        log.info("attempt %s of %s was already recorded", claimed.number, claimed.id)
+        for claimed, result in results:
+            try:
+                with session.begin_nested():
+                    recorded = record_attempt(
+                        session,
+                        claimed,
+                        result,
+                        now=runtime.clock.now(),
+                        schedule=runtime.settings.webhook_retry_schedule,
+                    )
+            except Exception:
+                log.exception("recording attempt %s of %s failed", claimed.number, claimed.id)
+                continue
+            if recorded is None:
+                log.info("attempt %s of %s was already recorded", claimed.number, claimed.id)
+        session.commit()
 
 
 def deliver_due(runtime: Runtime) -> int:
@@ -386,8 +409,8 @@ def deliver_due(runtime: Runtime) -> int:
         session.commit()
     if batch.deliveries:
         with ThreadPoolExecutor(max_workers=len(batch.deliveries), thread_name_prefix="webhook") as pool:
-            for _ in pool.map(lambda claimed: _attempt(runtime, claimed), batch.deliveries):
-                pass
+            results = list(pool.map(lambda claimed: _send(runtime, claimed), batch.deliveries))
+        _record_batch(runtime, results)
     return len(batch.deliveries) + batch.abandoned
 
 
