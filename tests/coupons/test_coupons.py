@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +10,10 @@ from sqlalchemy import func, select
 from tenure.clock import FrozenClock
 from tenure.coupons.models import Coupon
 from tenure.runtime import Runtime
+from tests.spec import STRIPE_FIXTURES
 
 COUPONS = "/v1/coupons"
-FIXTURE = Path("/work/shared/spec/stripe-fixtures/coupon.json")
+FIXTURE = STRIPE_FIXTURES / "coupon.json"
 NOW = 1_800_000_000
 DAY = 86400
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +10,11 @@ from sqlalchemy import func, select
 from tenure.clock import FrozenClock
 from tenure.coupons.models import PromotionCode
 from tenure.runtime import Runtime
+from tests.spec import STRIPE_FIXTURES
 
 COUPONS = "/v1/coupons"
 CODES = "/v1/promotion_codes"
-FIXTURE = Path("/work/shared/spec/stripe-fixtures/promotion_code.json")
+FIXTURE = STRIPE_FIXTURES / "promotion_code.json"
 NOW = 1_800_000_000
 DAY = 86400
 

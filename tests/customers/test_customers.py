@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,11 @@ from tenure.customers.models import Customer
 from tenure.events.models import Event
 from tenure.payments.models import PaymentMethod
 from tenure.runtime import Runtime
+from tests.spec import STRIPE_FIXTURES
 
 CUSTOMERS = "/v1/customers"
 CLOCKS = "/v1/test_helpers/test_clocks"
-FIXTURES = Path("/work/shared/spec/stripe-fixtures")
+FIXTURES = STRIPE_FIXTURES
 
 
 def count(runtime: Runtime, model: type[Customer] | type[PaymentMethod] | type[Event]) -> int:

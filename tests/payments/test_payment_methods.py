@@ -20,10 +20,11 @@ from tenure.payments import service
 from tenure.payments.models import PaymentMethod
 from tenure.payments.processor import ChargeOutcome, get_processor
 from tenure.runtime import Runtime
+from tests.spec import STRIPE_FIXTURES
 
 PMS = "/v1/payment_methods"
 CUSTOMERS = "/v1/customers"
-FIXTURES = Path("/work/shared/spec/stripe-fixtures")
+FIXTURES = STRIPE_FIXTURES
 NEXT_YEAR = str(datetime.now(UTC).year + 1)
 VISA = {
     "type": "card",

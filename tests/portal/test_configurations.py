@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from tenure.portal.config_service import effective_configuration
 from tenure.portal.models import STANDARD_REASONS, offer_for
 from tenure.runtime import Runtime
 from tests.portal.conftest import CONFIGURATIONS, Shop, counts, error_of
+from tests.spec import SPEC_DIR
 from tests.subscriptions.conftest import ok
 
 # The codes of `cancellation-reasons.tsv`, in its order.
@@ -25,7 +25,7 @@ TSV_ORDER = [
     "low_quality",
     "other",
 ]
-SPEC_TSV = Path("/work/shared/spec/cancellation-reasons.tsv")
+SPEC_TSV = SPEC_DIR / "cancellation-reasons.tsv"
 
 # Key structure of Stripe's `billing_portal.configuration` fixture.
 FIXTURE_KEYS = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import stripe
 from playwright.sync_api import Page
 
 from tests.conftest import IN_CI
+from tests.spec import SPEC_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
@@ -25,10 +25,10 @@ def shoot(page: Page, name: str) -> None:
 
 def reason_labels() -> dict[str, dict[str, str]]:
     """The specification's labels, read from the spec's TSV itself (not from Tenure's copy)."""
-    for candidate in (os.environ.get("TENURE_SPEC_DIR"), str(REPO.parent / "shared" / "spec")):
-        if candidate and (Path(candidate) / "cancellation-reasons.tsv").exists():
-            with (Path(candidate) / "cancellation-reasons.tsv").open(encoding="utf-8") as handle:
-                return {row["code"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    tsv = SPEC_DIR / "cancellation-reasons.tsv"
+    if tsv.exists():
+        with tsv.open(encoding="utf-8") as handle:
+            return {row["code"]: row for row in csv.DictReader(handle, delimiter="\t")}
     if IN_CI:
         pytest.fail("the specification's cancellation-reasons.tsv was not found beside the repository")
     pytest.skip("the specification's cancellation-reasons.tsv is not beside the repository")

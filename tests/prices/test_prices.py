@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +10,11 @@ from sqlalchemy import func, select
 from tenure.prices.models import Price
 from tenure.products.models import Product
 from tenure.runtime import Runtime
+from tests.spec import STRIPE_FIXTURES
 
 PRODUCTS = "/v1/products"
 PRICES = "/v1/prices"
-FIXTURE = Path("/work/shared/spec/stripe-fixtures/price.json")
+FIXTURE = STRIPE_FIXTURES / "price.json"
 
 
 def _count(runtime: Runtime, model: type[Product] | type[Price]) -> int:
