@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install i18n
+.PHONY: demo test lint install i18n soak
 
 $(BIN)/tenure: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ lint: $(BIN)/tenure
 i18n: $(BIN)/tenure
 	$(BIN)/pybabel extract -F babel.cfg -o src/tenure/locales/messages.pot --no-location --omit-header -k _ -k gettext .
 	$(BIN)/pytest -q -p no:cacheprovider tests/web/test_translations.py
+
+# The crash-consistency soak (not part of `make test`): 5 kill -9 rounds on SQLite and on PostgreSQL.
+soak: $(BIN)/tenure
+	TENURE_SOAK=1 $(BIN)/pytest tests/soak -p no:cacheprovider -s

@@ -9,9 +9,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenure import __version__, features
+from tenure.api import openapi
+from tenure.api import reference as api_reference
 from tenure.api.errors import InvalidRequest, NotFound, ServerError, TenureError
 from tenure.api.params import param_name
 from tenure.api.responses import error_response, json_response
@@ -31,12 +35,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="Tenure",
         version=__version__,
         description="Subscription billing that speaks Stripe's wire format.",
+        # Served by tenure.api.reference instead: FastAPI's pages run inline scripts.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     for router in features.load():
         app.include_router(router)
+    app.include_router(api_reference.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_handlers(app)
+    openapi.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
@@ -51,7 +60,26 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+class DatabaseUnavailable(ServerError):
+    status_code = 503
+
+
 def _install_handlers(app: FastAPI) -> None:
+    # The database went away (restart, failover, pool exhausted): the request's transaction did not
+    # complete, and a retry with the same Idempotency-Key is safe. A handler for these classes
+    # (unlike the catch-all below, which Starlette re-raises and uvicorn then answers by closing the
+    # connection) keeps the client's keep-alive connection usable for that retry.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        log.error("database unavailable: %s", exc)
+        if is_page(request):
+            page = status_page(request, 500)
+            page.status_code = 503
+            return page
+        return error_response(DatabaseUnavailable("The database is unavailable; please retry the request."))
+
     @app.exception_handler(CheckoutPageError)
     async def checkout_page_error(request: Request, exc: CheckoutPageError) -> Response:
         return checkout_error_page(request, exc)

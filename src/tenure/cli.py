@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -207,7 +208,16 @@ def keys_create(name: Annotated[str | None, typer.Option(help="A label for the k
 @staff_app.command("create")
 def staff_create(
     email: Annotated[str, typer.Option(help="Sign-in email.")],
-    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="At least 8 characters. Left out, it is asked for (hidden, twice), which keeps it out "
+            "of the shell history and the process list.",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+        ),
+    ],
     role: Annotated[StaffRole, typer.Option(help="admin or analyst.")] = StaffRole.ADMIN,
 ) -> None:
     """Create a dashboard account (or reset its password and role)."""
@@ -240,6 +250,93 @@ def demo(
     secret = seed_demo(runtime, size=customers or DEFAULT_SIZE, progress=_err)
     runtime.close()
     _print_tour(settings, secret)
+
+
+@app.command()
+def backup(
+    output: Annotated[
+        Path | None,
+        typer.Argument(help="Backup file (or directory for a dated name); default: a dated file here."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing backup file.")] = False,
+) -> None:
+    """Write a consistent backup of the live store (SQLite online backup, or pg_dump)."""
+    import time
+
+    from tenure.backup import BackupError, create_backup, default_name
+
+    settings = Settings()
+    runtime = prepare_store(settings)
+    now = runtime.clock.now()
+    runtime.close()
+    target = output or Path(default_name(settings.database_kind, now))
+    if target.is_dir():
+        target = target / default_name(settings.database_kind, now)
+    _err(f"Backing up the {settings.database_kind} store to {target}…")
+    started = time.monotonic()
+    try:
+        written = create_backup(settings, target, overwrite=force)
+    except BackupError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(code=2) from None
+    _err(f"Done in {time.monotonic() - started:.1f} s ({written.size / 1e6:.1f} MB).")
+    _err("The secret key (TENURE_SECRET_KEY or secret_key in the data directory) is not in the backup:")
+    _err("keep it too, or the restored store's webhook signing secrets cannot be read.")
+    typer.echo(str(written.path))
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file written by `tenure backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the contents of a store that already holds data.")
+    ] = False,
+) -> None:
+    """Restore a backup into the configured store (stop Tenure first), upgrade it, and check it."""
+    from tenure.backup import BackupError, restore_backup
+
+    settings = Settings()
+    if settings.database_kind == "sqlite":
+        settings.ensure_data_dir()
+    _err(f"Restoring {source} into the {settings.database_kind} store…")
+    try:
+        restore_backup(settings, source, force=force)
+    except BackupError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(code=2) from None
+    upgrade(settings.effective_database_url)
+    _err("Restored; checking consistency…")
+    raise typer.Exit(code=_report_problems(settings, settled=False))
+
+
+@app.command()
+def check(
+    settled: Annotated[
+        bool,
+        typer.Option(
+            "--settled", help="Also require every webhook delivered and every due job done (worker drained)."
+        ),
+    ] = False,
+) -> None:
+    """Check the store's consistency; prints each problem and exits 1 if there is any."""
+    settings = Settings()
+    prepare_store(settings).close()
+    raise typer.Exit(code=_report_problems(settings, settled=settled))
+
+
+def _report_problems(settings: Settings, *, settled: bool) -> int:
+    from tenure.consistency import check_store
+
+    runtime = Runtime.build(settings)
+    try:
+        with runtime.sessionmaker() as session:
+            problems = check_store(session, settled=settled, now=runtime.clock.now())
+    finally:
+        runtime.close()
+    for problem in problems:
+        typer.echo(str(problem))
+    _err(f"{len(problems)} problem(s) found." if problems else "No problems found.")
+    return 1 if problems else 0
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m tenure`

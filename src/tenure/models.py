@@ -1,13 +1,14 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from tenure.api.idempotency import IdempotencyRecord
+from tenure.audit.models import AuditEntry
 from tenure.checkout.models import CheckoutSession
 from tenure.coupons.models import Coupon, PromotionCode
 from tenure.customers.models import Customer
 from tenure.dashboard.models import SignInFailure, StaffAction, StaffSession
 from tenure.db.base import Base
 from tenure.events.models import Event
-from tenure.insights.models import CancellationRecord
+from tenure.insights.models import CancellationDay, CancellationRecord
 from tenure.invoices.models import Invoice, InvoiceLine
 from tenure.jobs.models import Job
 from tenure.keys.models import ApiKey
@@ -25,7 +26,9 @@ from tenure.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpo
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Base",
+    "CancellationDay",
     "CancellationFlow",
     "CancellationRecord",
     "CheckoutSession",

@@ -42,6 +42,8 @@ REASONS = [
 ]
 PRICES = [("eur", 2000, "month", 2000), ("eur", 24000, "year", 2000), ("usd", 3000, "month", 3000)]
 USD_TO_EUR = "0.9"
+# Thousands of subscriptions, created one hour apart: cancellations fall inside and outside the window.
+BOOK = 2_000
 
 
 @dataclass
@@ -116,7 +118,7 @@ def seed(settings: Settings) -> tuple[list[Planned], list[dict[str, object]]]:
                 sub.id, prices[kind], PRICES[kind][0], base // 2 if discounted else base, started_at=at
             )
 
-        for index in range(48):
+        for index in range(BOOK):
             created = T0 + index * 3600
             plan = subscribe(index, created, discounted=index % 4 == 0)
             at = created + (index % 6) * 7 * DAY + 12 * 3600
@@ -294,3 +296,16 @@ def test_every_figure_matches_an_independent_computation(client: TestClient, set
     ).json()
     assert filtered["total"] == len(only_usd)
     assert filtered["mrr_lost"] == sum(to_eur(p.mrr, "usd") for p in only_usd)
+
+    # A window that starts and ends mid-day: whole days come from the daily rollup, the edges
+    # from the per-subscription rows; the figures must not care.
+    odd_start, odd_end = start + 9 * DAY + 7 * 3600 + 11, end - 5 * DAY - 3 * 3600 - 7
+    odd = client.get(
+        "/v1/insights/cancellations", params={"created[gte]": odd_start, "created[lt]": odd_end}
+    ).json()
+    inside = [p for p in canceled if odd_start <= (p.canceled_at or 0) < odd_end]
+    assert odd["total"] == len(inside)
+    assert {row["feedback"]: row["count"] for row in odd["by_feedback"]} == dict(
+        Counter(p.feedback or "unspecified" for p in inside)
+    )
+    assert odd["mrr_lost"] == sum(to_eur(p.mrr, p.currency) for p in inside)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -51,6 +52,16 @@ def test_the_page_shows_the_api_figures(analyst: TestClient, client: TestClient,
     assert "Needs an API" in filtered and "Moving in-house" not in filtered
     searched = analyst.get("/dashboard/insights", params={"q": "in-house"}).text
     assert "Moving in-house" in searched and "Needs an API" not in searched
+
+
+def test_custom_dates_include_the_last_day_and_survive_a_resubmit(
+    analyst: TestClient, churned: Business
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    html = analyst.get("/dashboard/insights", params={"start": today, "end": today}).text
+    assert '<div class="value">4</div>' in html  # today's cancellations: the last day is included
+    # The form shows the same dates back, so submitting it again keeps the same period.
+    assert f'name="start" value="{today}"' in html and f'name="end" value="{today}"' in html
 
 
 def test_csv_exports(analyst: TestClient, churned: Business) -> None:

@@ -18,6 +18,9 @@ from tenure.runtime import Runtime
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# The model behind each `params_of` dependency, so that `/openapi.json` documents exactly it.
+_PARAMS_MODELS: dict[Callable[..., Any], type[BaseModel]] = {}
+
 
 async def request_params(request: Request) -> dict[str, Any]:
     """All parameters of the request: the query string, and for POST the form or JSON body."""
@@ -43,7 +46,13 @@ def params_of(model: type[ModelT]) -> Callable[[Request], Coroutine[Any, Any, Mo
         return validate(model, data)
 
     dependency.__name__ = f"params_{model.__name__}"
+    _PARAMS_MODELS[dependency] = model
     return dependency
+
+
+def params_model(dependency: Callable[..., Any]) -> type[BaseModel] | None:
+    """The model a `params_of` dependency validates against (None for any other callable)."""
+    return _PARAMS_MODELS.get(dependency)
 
 
 async def expand_paths(request: Request) -> list[str]:

@@ -10,6 +10,9 @@ from urllib.parse import parse_qsl
 from tenure.api.errors import InvalidRequest
 
 _TOKEN = re.compile(r"\[([^\[\]]*)\]")
+# `items[0]`-style indexes: ASCII digits only (`"²".isdigit()` is true but `int("²")` fails), and
+# short enough for `int()` (which refuses more than 4300 digits).
+_INDEX = re.compile(r"[0-9]{1,9}")
 _MAX_DEPTH = 8
 
 
@@ -66,7 +69,7 @@ def _finish(value: Any) -> Any:
     if isinstance(value, dict):
         finished = {k: _finish(v) for k, v in value.items()}
         # `items[0][price]`, `items[1][price]` arrive as a dict keyed by index: make it a list.
-        if finished and all(k.isdigit() for k in finished):
+        if finished and all(_INDEX.fullmatch(k) for k in finished):
             return [finished[k] for k in sorted(finished, key=int)]
         return finished
     return value
@@ -84,9 +87,22 @@ def parse_form(body: str) -> dict[str, Any]:
         if len(parts) > _MAX_DEPTH:
             raise InvalidRequest(f"Parameter nested too deeply: {key}", param=key)
         _assign(result, parts, value, key)
-    finished = _finish(result)
-    assert isinstance(finished, dict)
-    return finished
+    # Only nested values become lists: top-level names like `0` stay names (and are then unknown).
+    return {key: _finish(value) for key, value in result.items()}
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply objects and arrays nest (a flat object is 1), without recursing."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -94,8 +110,14 @@ def parse_json(body: bytes) -> dict[str, Any]:
         data = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("The request body is not valid JSON.") from exc
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    # The same limit as bracket notation (`a[b][c]…`), which JSON would otherwise bypass: deep
+    # structures exhaust the stack of whatever walks them later.
+    if _json_depth(data) > _MAX_DEPTH:
+        raise InvalidRequest("The request body is nested too deeply.")
     return data
 
 

@@ -17,8 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from tenure.api import idempotency
 from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, NotFound, TenureError
 from tenure.api.responses import error_response, json_response
+from tenure.audit.api import audited, record_api_request
 from tenure.keys.models import ApiKey
 from tenure.keys.service import find_active_key
+from tenure.ratelimit import api_rate_limited
 from tenure.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class ApiRoute(APIRoute):
                     raise NotFound(f"Unrecognized request URL ({request.method}: {request.url.path}).")
                 key = await run_in_threadpool(_authenticate, runtime, presented_secret(request))
                 request.state.api_key = key
+                limited = api_rate_limited(request, key.id)
+                if limited is not None:
+                    return limited
                 idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None
                 if idem_key is not None:
                     return await _idempotent(request, runtime, key, idem_key, endpoint_handler)
@@ -92,6 +97,8 @@ class ApiRoute(APIRoute):
 async def _run(request: Request, endpoint_handler: Handler) -> Response:
     try:
         response = await endpoint_handler(request)
+        if audited(request, response):  # in the request's transaction: both commit or neither
+            await run_in_threadpool(record_api_request, request_session(request), request, response)
         session: Session | None = getattr(request.state, "db", None)
         if session is not None:
             await run_in_threadpool(session.commit)
@@ -129,6 +136,8 @@ async def _idempotent(
             await run_in_threadpool(session.delete, existing)
         try:
             response = await endpoint_handler(request)
+            if audited(request, response):
+                await run_in_threadpool(record_api_request, session, request, response)
         except TenureError as exc:
             await _rollback(request)
             response = error_response(exc)

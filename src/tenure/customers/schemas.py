@@ -7,7 +7,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import Field, field_validator
 
 from tenure.api.lists import ListParams, RangeFilter
-from tenure.api.params import Params
+from tenure.api.params import FilterTimestamp, Params
 from tenure.customers.models import Customer
 
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
@@ -60,14 +60,16 @@ def normalize_locale(value: str) -> str:
 
 class _CustomerFields(Params):
     address: AddressParams | None = None
-    balance: int | None = None
+    # Stripe's largest amount (12 digits of minor units): beyond it the balance would overflow BIGINT.
+    balance: int | None = Field(default=None, ge=-999_999_999_999, le=999_999_999_999)
     description: str | None = None
     email: str | None = Field(default=None, max_length=512)
     invoice_prefix: str | None = None
     invoice_settings: InvoiceSettingsParams | None = None
     metadata: dict[str, Any] | str | None = None
     name: str | None = Field(default=None, max_length=256)
-    next_invoice_sequence: int | None = Field(default=None, ge=1)
+    # The column is a 32-bit INTEGER, and the sequence still grows from here.
+    next_invoice_sequence: int | None = Field(default=None, ge=1, le=1_000_000_000)
     phone: str | None = Field(default=None, max_length=20)
     preferred_locales: list[str] | None = Field(default=None, max_length=10)
     tenure_marketing_opt_out: bool | None = None
@@ -102,7 +104,7 @@ class CustomerUpdate(_CustomerFields):
 
 
 class CustomerList(ListParams):
-    created: int | RangeFilter | None = None
+    created: FilterTimestamp | RangeFilter | None = None
     email: str | None = Field(default=None, max_length=512)
     test_clock: str | None = None
 

@@ -1,5 +1,5 @@
 """Operator actions on a subscription, through the same services as the API (same checks, same
-`customer.subscription.updated` events), each written to the `staff_actions` audit trail."""
+`customer.subscription.updated` events), each written to the `staff_actions` trail and the audit log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest, MissingParameter
 from tenure.api.params import validate
+from tenure.audit.service import record as record_audit
+from tenure.audit.service import staff_actor
 from tenure.billing_context import BillingContext
 from tenure.customers.models import Customer
 from tenure.dashboard.cancellations import OPERATOR_CANCEL
@@ -37,6 +39,9 @@ def record_action(
     now: int,
     details: dict[str, Any] | None = None,
 ) -> StaffAction:
+    """Record an operator's action, in the action's transaction: in `staff_actions` (at the object's
+    time, for the subscription pages) and in the audit log (real time, with the client address)."""
+    record_audit(session, staff_actor(staff), action=action, object_id=object_id, now=now, summary=details)
     entry = StaffAction(
         id=new_id("sact"),
         staff_id=staff.id,

@@ -3,6 +3,7 @@ created inline; "preview as a customer". Saved through the configuration service
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from tenure.api.errors import InvalidRequest, TenureError
 from tenure.api.params import validate
+from tenure.audit.service import changed_fields
 from tenure.coupons.models import Coupon
 from tenure.customers.models import Customer
 from tenure.dashboard.actions import record_action
@@ -29,7 +31,7 @@ from tenure.dashboard.settings_form import (
     to_params,
 )
 from tenure.dashboard.visit import Form, Posted, SettingsAdmin, StaffVisit
-from tenure.portal.config_schemas import ConfigurationCreate, ConfigurationUpdate
+from tenure.portal.config_schemas import ConfigurationCreate, ConfigurationUpdate, serialize_configuration
 from tenure.portal.config_service import (
     create_configuration,
     effective_configuration,
@@ -116,6 +118,14 @@ def _render(
     )
 
 
+def _audit_summary(before: dict[str, Any] | None, saved: PortalConfiguration) -> dict[str, Any]:
+    """A creation, or the names of the fields a save changed (`updated` moves with any change)."""
+    if before is None:
+        return {"created": True}
+    after = serialize_configuration(saved)
+    return {"changed": [f for f in changed_fields(before, after) if f != "updated"]}
+
+
 @router.get(BASE)
 def settings(request: Request, visit: SettingsAdmin, configuration: str = "", notice: str = "") -> Response:
     found = _configuration(visit, configuration or None)
@@ -135,6 +145,8 @@ def save(request: Request, visit: SettingsAdmin, form: Form) -> Response:
     state = state_from_form(form, stored)
     try:
         data = to_params(state, stored)
+        # The audit log names the fields this save changed (deep copy: the update works in place).
+        before = copy.deepcopy(serialize_configuration(found)) if found is not None else None
         if found is None:
             saved = create_configuration(visit.db, validate(ConfigurationCreate, data), now=visit.now)
         else:
@@ -148,6 +160,7 @@ def save(request: Request, visit: SettingsAdmin, form: Form) -> Response:
             object_id=saved.id,
             at=visit.now,
             now=visit.now,
+            details=_audit_summary(before, saved),
         )
     except TenureError as exc:
         visit.db.rollback()

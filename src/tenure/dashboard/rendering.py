@@ -33,6 +33,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("webhooks", "Webhooks", "/dashboard/webhooks", Capability.WEBHOOKS),
     NavItem("keys", "API keys", "/dashboard/api-keys", Capability.KEYS),
     NavItem("outbox", "Email outbox", "/dashboard/outbox", Capability.OUTBOX),
+    NavItem("audit", "Audit log", "/dashboard/audit", Capability.AUDIT),
 )
 
 

@@ -1,5 +1,5 @@
 """Who may do what: `admin` everything; `analyst` reads subscriptions, customers, coupons, insights and
-SQL, and changes nothing (no settings, keys, webhooks or outbox)."""
+SQL, and changes nothing (no settings, keys, webhooks, outbox or audit log)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class Capability(StrEnum):
     KEYS = "keys"
     WEBHOOKS = "webhooks"
     OUTBOX = "outbox"  # emails may carry portal links: admins only
+    AUDIT = "audit"  # the audit log: who changed what, from which address
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {

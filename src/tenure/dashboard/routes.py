@@ -18,7 +18,9 @@ from tenure.dashboard import (
 
 
 def routers() -> list[APIRouter]:
+    from tenure.audit import pages as audit_pages  # the audit log lives with the audit feature
     from tenure.insights import pages as insight_pages  # the insights pages live with the insights
+    from tenure.insights import winback_pages
 
     return [
         signin.router,
@@ -31,5 +33,7 @@ def routers() -> list[APIRouter]:
         api_keys.router,
         outbox.router,
         insight_pages.router,
+        winback_pages.router,
+        audit_pages.router,
         overview.fallback_router,
     ]

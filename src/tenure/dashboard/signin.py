@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tenure.dashboard import auth
 from tenure.dashboard.errors import LOCALE, LOGIN_PATH, DashboardError, DashboardRoute, no_store
 from tenure.dashboard.visit import COOKIE, COOKIE_PATH, Form, StaffVisit, staff_visit
+from tenure.ratelimit import signin_wait
 from tenure.runtime import Runtime
 from tenure.web.security import CSRF_FIELD, csrf_token, csrf_valid, is_https, new_token
 from tenure.web.templating import render
@@ -82,6 +83,21 @@ def login(request: Request, form: Form) -> Response:
         raise DashboardError(403, "csrf")
     email = form.get("email").strip()[: auth.MAX_EMAIL_LENGTH]
     next_path = safe_next(form.get("next"))
+    # Every attempt counts here, before any account is looked up: the answer reveals nothing.
+    wait = signin_wait(request, "dashboard")
+    if wait is not None:
+        response = _login_page(
+            request,
+            runtime,
+            pre_session,
+            next_path=next_path,
+            email=email,
+            error=f"Too many sign-in attempts from your network. Please wait {wait} "
+            f"second{'s' if wait > 1 else ''} and try again.",
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     address = request.client.host if request.client else "unknown"
     with runtime.sessionmaker() as db:
         result = auth.sign_in(

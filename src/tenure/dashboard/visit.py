@@ -10,10 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from tenure.audit.service import bind_address
 from tenure.dashboard.auth import resolve_session
 from tenure.dashboard.errors import DashboardError
 from tenure.dashboard.models import StaffSession
 from tenure.dashboard.roles import Capability, can, ensure
+from tenure.ratelimit import client_address
 from tenure.runtime import Runtime
 from tenure.staff.models import StaffUser
 from tenure.web.security import CSRF_FIELD, csrf_token, csrf_valid
@@ -80,6 +82,7 @@ class StaffVisit:
 def staff_visit(request: Request) -> Iterator[StaffVisit]:
     runtime: Runtime = request.app.state.runtime
     with runtime.sessionmaker() as db:
+        bind_address(db, client_address(request))  # for the audit log of the actions of this visit
         now = runtime.clock.now()
         found = resolve_session(db, request.cookies.get(COOKIE), now=now)
         if found is None:

@@ -8,11 +8,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenure.insights.currency import Converter
-from tenure.insights.models import CancellationRecord
+from tenure.insights.daily import TENURE_BUCKETS, totals
 from tenure.retention.models import CancellationFlow, OfferResponse
 from tenure.subscriptions.models import CancellationReason, Subscription, SubscriptionItem
 
@@ -20,14 +20,8 @@ DAY = 86_400
 WEEK = 7 * DAY
 FIRST_MONDAY = 4 * DAY  # 1970-01-05, a Monday
 SAVE_HORIZONS = (30, 60, 90)
-TENURE_BUCKETS = (
-    ("lt_1m", 0, 30),
-    ("1_3m", 30, 91),
-    ("3_6m", 91, 182),
-    ("6_12m", 182, 365),
-    ("gt_12m", 365, None),
-)
 UNSPECIFIED = "unspecified"
+INVOLUNTARY = (CancellationReason.PAYMENT_FAILED, CancellationReason.PAYMENT_DISPUTED)
 
 
 def _month_start(timestamp: int) -> int:
@@ -52,52 +46,22 @@ def period_starts(start: int, end: int, interval: str) -> list[int]:
     return starts
 
 
-def _bucket_expression(session: Session, interval: str) -> Any:
-    """The start (unix seconds, UTC) of the week or month of `canceled_at`, computed by the database."""
-    moment = CancellationRecord.canceled_at
-    if interval == "week":
-        return FIRST_MONDAY + ((moment - FIRST_MONDAY) // WEEK) * WEEK
-    if session.get_bind().dialect.name == "postgresql":
-        truncated = func.date_trunc("month", func.timezone("UTC", func.to_timestamp(moment)))
-        return cast(func.extract("epoch", truncated), BigInteger)
-    return cast(func.strftime("%s", moment, "unixepoch", "start of month"), BigInteger)
-
-
-def _window(start: int, end: int, price: str | None) -> list[ColumnElement[bool]]:
-    conditions = [CancellationRecord.canceled_at >= start, CancellationRecord.canceled_at < end]
-    if price:
-        conditions.append(CancellationRecord.price_id == price)
-    return conditions
-
-
 def _by_feedback(
-    session: Session, start: int, end: int, price: str | None, convert: Converter
+    rows: dict[tuple[Any, ...], tuple[int, int]], convert: Converter
 ) -> dict[str, tuple[int, int]]:
-    rows = session.execute(
-        select(
-            CancellationRecord.feedback,
-            CancellationRecord.currency,
-            func.count(),
-            func.sum(CancellationRecord.mrr),
-        )
-        .where(*_window(start, end, price))
-        .group_by(CancellationRecord.feedback, CancellationRecord.currency)
-    ).all()
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for feedback, currency, count, mrr in rows:
-        entry = totals[feedback or UNSPECIFIED]
-        entry[0] += int(count)
-        entry[1] += convert(int(mrr or 0), currency)
-    return {key: (value[0], value[1]) for key, value in totals.items()}
+    """Count and converted MRR per feedback, from totals keyed by (…, feedback, currency)."""
+    result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (*_, feedback, currency), (count, mrr) in rows.items():
+        entry = result[feedback or UNSPECIFIED]
+        entry[0] += count
+        entry[1] += convert(mrr, currency)
+    return {key: (value[0], value[1]) for key, value in result.items()}
 
 
-def _tenure_case() -> Any:
-    days = CancellationRecord.tenure_days
-    whens = []
-    for name, low, high in TENURE_BUCKETS:
-        condition = days >= low if high is None else and_(days >= low, days < high)
-        whens.append((condition, literal(name)))
-    return case(*whens, else_=literal("gt_12m"))
+def _period_start(day: int, interval: str) -> int:
+    if interval == "week":
+        return FIRST_MONDAY + ((day - FIRST_MONDAY) // WEEK) * WEEK
+    return _month_start(day)
 
 
 def _retention(
@@ -195,8 +159,17 @@ def cancellations_report(
     convert: Converter,
 ) -> dict[str, Any]:
     """The `insights.cancellations` object for [start, end), compared with the period just before."""
-    current = _by_feedback(session, start, end, price, convert)
-    previous = _by_feedback(session, start - (end - start), start, price, convert)
+    # Two passes over the period (the figures that need the day, and the others) and one over
+    # the previous period: each pass is one GROUP BY over the daily rollup.
+    by_day = totals(session, start=start, end=end, price=price, by=("day", "feedback", "currency"))
+    by_kind = totals(
+        session, start=start, end=end, price=price, by=("price_id", "tenure_bucket", "reason", "currency")
+    )
+    current = _by_feedback(by_day, convert)
+    previous = _by_feedback(
+        totals(session, start=start - (end - start), end=start, price=price, by=("feedback", "currency")),
+        convert,
+    )
     total = sum(count for count, _ in current.values())
     previous_total = sum(count for count, _ in previous.values())
     ranked = sorted(current.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
@@ -212,51 +185,26 @@ def cancellations_report(
         for feedback, (count, mrr) in ranked
     ]
 
-    window = _window(start, end, price)
     buckets: dict[int, dict[str, int]] = {s: defaultdict(int) for s in period_starts(start, end, interval)}
-    bucket = _bucket_expression(session, interval)
-    for bucket_start, feedback, count in session.execute(
-        select(bucket, CancellationRecord.feedback, func.count())
-        .where(*window)
-        .group_by(bucket, CancellationRecord.feedback)
-    ):
-        buckets.setdefault(int(bucket_start), defaultdict(int))[feedback or UNSPECIFIED] += int(count)
+    for (day, feedback, _), (count, _) in by_day.items():
+        buckets.setdefault(_period_start(day, interval), defaultdict(int))[feedback or UNSPECIFIED] += count
+    prices: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+    tenure_counts: dict[str, int] = defaultdict(int)
+    involuntary = 0
+    for (price_id, bucket, reason, currency), (count, mrr) in by_kind.items():
+        prices[price_id or None][0] += count
+        prices[price_id or None][1] += convert(mrr, currency)
+        tenure_counts[bucket] += count
+        involuntary += count if reason in INVOLUNTARY else 0
     by_period = [
         {"start": s, "count": sum(values.values()), "by_feedback": dict(sorted(values.items()))}
         for s, values in sorted(buckets.items())
     ]
-
-    prices: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
-    for price_id, currency, count, mrr in session.execute(
-        select(
-            CancellationRecord.price_id,
-            CancellationRecord.currency,
-            func.count(),
-            func.sum(CancellationRecord.mrr),
-        )
-        .where(*window)
-        .group_by(CancellationRecord.price_id, CancellationRecord.currency)
-    ):
-        prices[price_id][0] += int(count)
-        prices[price_id][1] += convert(int(mrr or 0), currency)
     by_price = [
         {"price": key, "count": value[0], "mrr_lost": value[1]}
         for key, value in sorted(prices.items(), key=lambda item: (-item[1][0], str(item[0])))
     ]
-
-    tenure = _tenure_case()
-    tenure_rows = session.execute(select(tenure, func.count()).where(*window).group_by(tenure)).all()
-    tenure_counts = {str(name): int(count) for name, count in tenure_rows}
-    by_tenure = [{"bucket": name, "count": int(tenure_counts.get(name, 0))} for name, _, _ in TENURE_BUCKETS]
-
-    reasons = dict(
-        session.execute(
-            select(CancellationRecord.reason, func.count()).where(*window).group_by(CancellationRecord.reason)
-        ).all()
-    )
-    involuntary = int(reasons.get(CancellationReason.PAYMENT_FAILED, 0)) + int(
-        reasons.get(CancellationReason.PAYMENT_DISPUTED, 0)
-    )
+    by_tenure = [{"bucket": name, "count": tenure_counts.get(name, 0)} for name, _, _ in TENURE_BUCKETS]
     return {
         "object": "insights.cancellations",
         "period": {"start": start, "end": end, "interval": interval},

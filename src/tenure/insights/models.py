@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, PkType
@@ -45,4 +45,37 @@ class CancellationRecord(Base):
     __table_args__ = (
         Index("ix_cancellations_canceled_at", "canceled_at", "feedback"),
         Index("ix_cancellations_price", "price_id", "canceled_at"),
+    )
+
+
+class CancellationDay(Base):
+    """Cancellations per UTC day and key: what the insights page and API aggregate.
+
+    Kept in the same transaction as each `cancellations` row it counts (see rollup.py), so a
+    year of a large book is a few thousand rows instead of hundreds of thousands. Empty strings
+    stand for "none" (no feedback, no price) because NULLs never collide in a unique key.
+    """
+
+    __tablename__ = "cancellation_days"
+
+    pk: Mapped[int] = mapped_column(PkType, primary_key=True, autoincrement=True)
+    day: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(40))
+    feedback: Mapped[str] = mapped_column(String(40))
+    price_id: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    tenure_bucket: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(Integer)
+    mrr: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "day",
+            "reason",
+            "feedback",
+            "price_id",
+            "currency",
+            "tenure_bucket",
+            name="uq_cancellation_days_key",
+        ),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,8 +19,10 @@ from tenure.insights.currency import Converter, parse_rates
 from tenure.insights.metrics import cancellations_report
 from tenure.insights.sql_console import run_query
 from tenure.insights.templates import templates_for
+from tenure.insights.winback import period_reactivations
 from tenure.prices.models import Price
 from tenure.retention.reasons import LABELS, STANDARD_REASONS
+from tenure.web.csv_export import csv_response
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 DAY = 86_400
@@ -53,9 +53,11 @@ def _day(text: str | None) -> int | None:
 
 
 def window(request: Request, now: int) -> dict[str, Any]:
-    """The period picker's choice: a preset (30d, 90d, 12m) or custom dates (end exclusive)."""
+    """The period picker's choice: a preset (30d, 90d, 12m) or custom dates, both days included
+    (the form shows the last day; the report's `end` is the midnight after it)."""
     query = request.query_params
-    start, end = _day(query.get("start")), _day(query.get("end"))
+    start, last_day = _day(query.get("start")), _day(query.get("end"))
+    end = last_day + DAY if last_day is not None else None
     preset = query.get("period") or "30d"
     if start is not None and end is not None and start < end:
         preset = "custom"
@@ -148,24 +150,14 @@ def insights(request: Request, visit: Reader) -> Response:
             "filters": filters,
             "reasons": [*STANDARD_REASONS, "unspecified"],
             "query": request.url.query,
+            "reactivations": period_reactivations(visit.db, start=chosen["start"], end=chosen["end"]),
         },
         section="insights",
     )
 
 
-def _csv(rows: list[list[Any]], name: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
-    response = Response(buffer.getvalue(), media_type="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @router.get("/dashboard/insights.csv")
-def insights_csv(request: Request, visit: Reader) -> Response:
+def insightscsv_response(request: Request, visit: Reader) -> Response:
     """Each chart's numbers (and the comments) as CSV."""
     chosen = window(request, visit.now)
     section = request.query_params.get("section") or "by_feedback"
@@ -187,7 +179,7 @@ def insights_csv(request: Request, visit: Reader) -> Response:
                     record.comment,
                 ]
             )
-        return _csv(rows, "cancellation-comments")
+        return csv_response(rows, "cancellation-comments")
     report = _report(visit, chosen)
     currency = report["currency"]
     if section == "by_feedback":
@@ -237,7 +229,7 @@ def insights_csv(request: Request, visit: Reader) -> Response:
         rows = [["scope", "key", *names], ["all", "", *[retention[n] for n in names]]]
         rows += [["offer", r["offer"], *[r.get(n, 0) for n in names]] for r in retention["by_offer"]]
         rows += [["reason", r["feedback"], *[r.get(n, 0) for n in names]] for r in retention["by_reason"]]
-    return _csv(rows, f"cancellations-{section}")
+    return csv_response(rows, f"cancellations-{section}")
 
 
 @router.get("/dashboard/sql")
@@ -264,7 +256,7 @@ def sql_run(request: Request, visit: Reader, form: Form) -> Response:
     except InvalidRequest as exc:
         error = exc.message
     if form.get("format") == "csv" and result is not None:
-        return _csv([result.columns, *result.rows], "query")
+        return csv_response([result.columns, *result.rows], "query")
     return page(
         request,
         visit,

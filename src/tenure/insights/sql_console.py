@@ -2,16 +2,19 @@
 
 SQLite: a read-only connection whose temp views shadow the tables, and an authorizer that allows
 SELECT and reads through those views only (no ATTACH, PRAGMA, writes, DDL or secret tables).
-PostgreSQL: a read-only transaction under the `tenure_insights` role, which can read only the
-views of the `insights` schema. Both: one statement, a row cap, a time limit.
+PostgreSQL: a read-only transaction on a connection that logs in as the `tenure_insights` role
+(see pg_login.py), which can read only the views of the `insights` schema. Both: one statement,
+a row cap, a time limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -19,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tenure.api.errors import InvalidRequest
+from tenure.insights.pg_login import console_engine
 from tenure.insights.sql_views import SQLITE_VIEWS, UNDERLYING_TABLES, VIEW_NAMES
 from tenure.runtime import Runtime
 
@@ -37,9 +41,16 @@ class SqlResult:
         return {
             "object": "insights.sql_result",
             "columns": self.columns,
-            "rows": self.rows,
+            "rows": [[_json_value(value) for value in row] for row in self.rows],
             "truncated": self.truncated,
         }
+
+
+def _json_value(value: Any) -> Any:
+    """PostgreSQL hands NUMERIC columns (e.g. `percent_off`) back as Decimal: JSON has numbers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 class QueryRefused(InvalidRequest):
@@ -138,12 +149,12 @@ def run_sqlite(runtime: Runtime, query: str, *, row_cap: int, timeout: float) ->
 
 
 def run_postgres(runtime: Runtime, query: str, *, row_cap: int, timeout: float) -> SqlResult:
-    with runtime.engine.connect() as connection:
+    engine = console_engine(runtime)
+    with engine.connect() as connection:
         transaction = connection.begin()
         try:
             connection.execute(text("SET TRANSACTION READ ONLY"))
             connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
-            connection.execute(text("SET LOCAL ROLE tenure_insights"))
             connection.execute(text("SET LOCAL search_path = insights"))
             raw = connection.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
@@ -162,7 +173,10 @@ def run_postgres(runtime: Runtime, query: str, *, row_cap: int, timeout: float) 
                 raise _pg_refusal(exc, timeout) from None
             raise
         finally:
-            transaction.rollback()
+            with contextlib.suppress(DBAPIError):
+                # Nothing to keep; a query that ended its own session leaves nothing to roll back.
+                transaction.rollback()
+    engine.dispose()
     return SqlResult(
         columns=columns, rows=[list(row) for row in rows[:row_cap]], truncated=len(rows) > row_cap
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest, ResourceMissing
@@ -19,11 +19,38 @@ from tenure.customers.models import Customer
 from tenure.ids import new_id
 from tenure.notifications.models import EmailCampaign, MessageStatus
 from tenure.notifications.outbox import queue_email
-from tenure.notifications.schemas import CampaignCreate, SegmentParams
-from tenure.subscriptions.models import Subscription, SubscriptionStatus
+from tenure.notifications.schemas import NO_FEEDBACK, CampaignCreate, SegmentParams
+from tenure.subscriptions.models import Subscription, SubscriptionItem, SubscriptionStatus
 
 # Subscriptions that make a customer "current" (not a win-back target).
 CURRENT = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+
+def canceled_match(segment: SegmentParams) -> list[ColumnElement[bool]]:
+    """What a canceled subscription must satisfy to put its customer in a `canceled` segment (every
+    condition on the same subscription); the insights' win-back page lists those subscriptions."""
+    conditions: list[ColumnElement[bool]] = [Subscription.status == SubscriptionStatus.CANCELED]
+    if segment.canceled_after is not None:
+        conditions.append(Subscription.canceled_at >= segment.canceled_after)
+    if segment.canceled_before is not None:
+        conditions.append(Subscription.canceled_at < segment.canceled_before)
+    if segment.feedback:
+        feedback = Subscription.cancellation_details["feedback"].as_string()
+        codes = [str(f) for f in segment.feedback if f != NO_FEEDBACK]
+        either = [feedback.in_(codes)] if codes else []
+        if NO_FEEDBACK in segment.feedback:
+            either.append(feedback.is_(None))
+        conditions.append(or_(*either))
+    if segment.prices:
+        conditions.append(
+            exists(
+                select(SubscriptionItem.pk).where(
+                    SubscriptionItem.subscription_id == Subscription.id,
+                    SubscriptionItem.price_id.in_(segment.prices),
+                )
+            )
+        )
+    return conditions
 
 
 def segment_query(segment: SegmentParams) -> Select[Any]:
@@ -32,27 +59,20 @@ def segment_query(segment: SegmentParams) -> Select[Any]:
     if segment.type == "customers":
         return stmt.where(Customer.id.in_(segment.customers or []))
     stmt = stmt.where(Customer.test_clock_id.is_(None))
+    # Correlated on the customer only, so that a caller may join the customers' subscriptions too.
     current = exists(
-        select(Subscription.pk).where(
-            Subscription.customer_id == Customer.id, Subscription.status.in_(CURRENT)
-        )
+        select(Subscription.pk)
+        .where(Subscription.customer_id == Customer.id, Subscription.status.in_(CURRENT))
+        .correlate(Customer)
     )
     if segment.type == "active":
         return stmt.where(current)
     if segment.type == "canceled":
-        canceled = select(Subscription.pk).where(
-            Subscription.customer_id == Customer.id, Subscription.status == SubscriptionStatus.CANCELED
+        canceled = (
+            select(Subscription.pk)
+            .where(Subscription.customer_id == Customer.id, *canceled_match(segment))
+            .correlate(Customer)
         )
-        if segment.canceled_after is not None:
-            canceled = canceled.where(Subscription.canceled_at >= segment.canceled_after)
-        if segment.canceled_before is not None:
-            canceled = canceled.where(Subscription.canceled_at < segment.canceled_before)
-        if segment.feedback:
-            canceled = canceled.where(
-                Subscription.cancellation_details["feedback"]
-                .as_string()
-                .in_([str(f) for f in segment.feedback])
-            )
         return stmt.where(exists(canceled), ~current)
     return stmt
 
@@ -68,14 +88,19 @@ def _promotion_code(session: Session, promotion_code_id: str | None, *, now: int
     return code.code
 
 
-def create_campaign(session: Session, params: CampaignCreate, *, now: int) -> EmailCampaign:
-    """Create the campaign and queue its emails (suppressed for customers who unsubscribed)."""
+def create_campaign(
+    session: Session, params: CampaignCreate, *, now: int, campaign_id: str | None = None
+) -> EmailCampaign:
+    """Create the campaign and queue its emails (suppressed for customers who unsubscribed).
+
+    `campaign_id` lets a form choose the id in advance: sending the same form twice then collides on
+    the id (a unique key) instead of mailing everyone twice."""
     if params.segment.type == "customers" and not params.segment.customers:
         raise InvalidRequest(
             "Name at least one customer for a `customers` segment.", param="segment[customers]"
         )
     campaign = EmailCampaign(
-        id=new_id("ecamp"),
+        id=campaign_id or new_id("ecamp"),
         created=now,
         kind=params.kind,
         name=params.name,

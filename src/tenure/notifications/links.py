@@ -15,6 +15,8 @@ import hmac
 import json
 from dataclasses import dataclass
 
+from tenure.web.security import same_secret
+
 PORTAL_LINK_SECONDS = 30 * 24 * 3600
 _SIGNATURE_BYTES = 20
 
@@ -38,7 +40,7 @@ def _signed(secret: str, purpose: str, payload: str) -> str:
 
 def _verified(secret: str, purpose: str, token: str) -> str | None:
     payload, _, signature = token.rpartition(".")
-    if not payload or not hmac.compare_digest(signature, _signature(secret, purpose, payload)):
+    if not payload or not same_secret(_signature(secret, purpose, payload), signature):
         return None
     return payload
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tenure.api.lists import ListParams
 from tenure.api.params import Params, Timestamp
@@ -26,15 +26,30 @@ class CampaignList(ListParams):
     pass
 
 
+# In a segment's `feedback`: subscriptions canceled without a reason (as in the insights).
+NO_FEEDBACK = "unspecified"
+SEGMENT_FEEDBACK = (*(str(code) for code in Feedback), NO_FEEDBACK)
+
+
+def _segment_feedback(value: str) -> str:
+    if value not in SEGMENT_FEEDBACK:
+        raise ValueError(f"Invalid feedback {value!r}: must be one of {', '.join(SEGMENT_FEEDBACK)}.")
+    return value
+
+
 class SegmentParams(Params):
     """`canceled`: customers with a canceled subscription and none current (win-back), optionally by
-    `feedback` and `canceled_after`/`canceled_before`; `active`: customers with a current
-    subscription; `all`; `customers`: the listed customers."""
+    `feedback` (`unspecified`: no reason given), `canceled_after`/`canceled_before` and `prices` (the
+    price of one of its items), all holding for the same canceled subscription; `active`: customers
+    with a current subscription; `all`; `customers`: the listed customers."""
 
     type: Literal["canceled", "active", "all", "customers"]
-    feedback: list[Feedback] | None = Field(default=None, max_length=8)
+    feedback: list[Annotated[str, AfterValidator(_segment_feedback)]] | None = Field(
+        default=None, max_length=len(SEGMENT_FEEDBACK)
+    )
     canceled_after: Timestamp | None = None
     canceled_before: Timestamp | None = None
+    prices: list[str] | None = Field(default=None, max_length=100)
     customers: list[str] | None = Field(default=None, max_length=1000)
 
 

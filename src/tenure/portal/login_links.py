@@ -21,6 +21,7 @@ from tenure.ids import new_id
 from tenure.notifications.models import Kind
 from tenure.notifications.outbox import queue_email
 from tenure.portal.models import PortalConfiguration
+from tenure.web.security import same_secret
 
 LINK_SECONDS = 30 * 60
 # At most this many requests per window: per IP address, and per email address.
@@ -140,7 +141,7 @@ def find_link(
 ) -> PortalLoginLink | None:
     """The unused, unexpired link a token stands for, else None."""
     link_id, _, _mac = token.partition(".")
-    if not link_id or not hmac.compare_digest(token, link_token(secret, link_id)):
+    if not link_id or not same_secret(link_token(secret, link_id), token):
         return None
     stmt = select(PortalLoginLink).where(PortalLoginLink.id == link_id)
     if for_update:

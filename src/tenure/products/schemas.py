@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from tenure.api.lists import ListParams
 from tenure.api.params import Params
+from tenure.portal.fields import HttpUrl
 from tenure.prices.fields import (
     Amount,
     CreatedFilter,
@@ -39,7 +40,7 @@ class ProductCreate(Params):
     description: str | None = None
     default_price_data: DefaultPriceData | None = None
     unit_label: str | None = Field(default=None, max_length=12)
-    url: str | None = Field(default=None, max_length=2048)
+    url: HttpUrl | None = None
     images: list[ImageUrl] | None = Field(default=None, max_length=8)
     metadata: Any = None
 
@@ -52,7 +53,7 @@ class ProductUpdate(Params):
     description: str | None = None
     default_price: str | None = None
     unit_label: str | None = Field(default=None, max_length=12)
-    url: str | None = Field(default=None, max_length=2048)
+    url: HttpUrl | None = None
     images: list[ImageUrl] | None = Field(default=None, max_length=8)
     metadata: Any = None
 

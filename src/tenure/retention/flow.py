@@ -75,6 +75,35 @@ def start(
     return flow
 
 
+def resume_or_start(
+    session: Session,
+    subscription: Subscription,
+    *,
+    source: str,
+    locale: str,
+    portal_session_id: str | None,
+    now: int,
+) -> CancellationFlow:
+    """The flow this portal session already has open on the subscription, or a new one: reloading
+    the cancel page (or coming back to it) is one walk through the flow, not another."""
+    if portal_session_id is not None:
+        open_flow = session.scalar(
+            select(CancellationFlow)
+            .where(
+                CancellationFlow.subscription_id == subscription.id,
+                CancellationFlow.portal_session_id == portal_session_id,
+                CancellationFlow.outcome.is_(None),
+            )
+            .order_by(CancellationFlow.pk.desc())
+            .limit(1)
+        )
+        if open_flow is not None:
+            return open_flow
+    return start(
+        session, subscription, source=source, locale=locale, portal_session_id=portal_session_id, now=now
+    )
+
+
 def get_flow(session: Session, flow_id: str, subscription: Subscription) -> CancellationFlow:
     flow = session.scalar(
         select(CancellationFlow)

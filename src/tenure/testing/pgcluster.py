@@ -120,7 +120,11 @@ class PgCluster:
         return self.url(name)
 
     def restart(self) -> None:
-        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "fast", "restart"])
+        """Cut every session off, stop and start again. The log file keeps the new server from
+        holding pg_ctl's output pipes open (which would make this wait forever)."""
+        pg_ctl = str(self.bin_dir / "pg_ctl")
+        log = str(self.root / "server.log")
+        self._run([pg_ctl, "-D", str(self.data_dir), "-l", log, "-w", "-t", "60", "-m", "fast", "restart"])
 
     def stop(self) -> None:
         with contextlib.suppress(PostgresUnavailable):

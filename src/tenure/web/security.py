@@ -24,10 +24,16 @@ def csrf_token(secret_key: str, session_binding: str) -> str:
     return hmac.new(secret_key.encode(), f"csrf:{session_binding}".encode(), hashlib.sha256).hexdigest()
 
 
+def same_secret(expected: str, presented: str) -> bool:
+    """Constant-time equality of a secret and what a client presented, whatever its characters
+    (`hmac.compare_digest` raises on non-ASCII text, which would turn a forged token into a 500)."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogatepass"))
+
+
 def csrf_valid(secret_key: str, session_binding: str, presented: str | None) -> bool:
     if not presented:
         return False
-    return hmac.compare_digest(csrf_token(secret_key, session_binding), presented)
+    return same_secret(csrf_token(secret_key, session_binding), presented)
 
 
 def csp_nonce(request: Request) -> str:
@@ -38,12 +44,16 @@ def csp_nonce(request: Request) -> str:
     return nonce
 
 
-def apply_security_headers(request: Request, response: Response) -> None:
-    """Headers for every HTML page: no inline script, no framing, no referrer leaks, HSTS behind HTTPS."""
+def apply_security_headers(
+    request: Request, response: Response, *, extra_sources: tuple[str, ...] = ()
+) -> None:
+    """Headers for every HTML page: no inline script, no framing, no referrer leaks, HSTS behind HTTPS.
+    `extra_sources`: hosts a page may load scripts and styles from (only the API reference has one)."""
     nonce = getattr(request.state, "csp_nonce", None)
-    style = f"style-src 'self' 'nonce-{nonce}'" if nonce else "style-src 'self'"
+    extra = "".join(f" {source}" for source in extra_sources)
+    style = f"style-src 'self'{extra} 'nonce-{nonce}'" if nonce else f"style-src 'self'{extra}"
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self'; {style}; img-src 'self' https: data:; "
+        f"default-src 'self'; script-src 'self'{extra}; {style}; img-src 'self' https: data:; "
         "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"

@@ -1,21 +1,20 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
 from tenure.api.lists import ListParams
 from tenure.api.params import Params
 from tenure.events.types import is_known
+from tenure.portal.fields import is_http_url
 from tenure.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 MAX_URL_LENGTH = 2048
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value.strip()):  # no control characters either: the URL goes into a request line
         raise ValueError(f"Invalid URL: {value!r} must be an http or https URL.")
     return value.strip()
 

@@ -61,7 +61,7 @@ def confirm(request: Request, visit: Visit, subscription_id: str) -> Response:
     if not summary.cancelable:
         return RedirectResponse("/portal", status_code=303)
     source = FlowSource.DEEP_LINK if _deep_link(visit, subscription) else FlowSource.PORTAL
-    flow = flows.start(
+    flow = flows.resume_or_start(
         visit.db,
         subscription,
         source=source,

@@ -23,6 +23,7 @@ from tenure.portal.pages.rendering import page
 from tenure.portal.pages.visit import Form, PortalPageError, request_locale
 from tenure.portal.session_schemas import SessionCreate
 from tenure.portal.session_service import create_portal_session
+from tenure.ratelimit import signin_wait
 from tenure.runtime import Runtime
 from tenure.web.security import csrf_token, csrf_valid, is_https, new_token
 
@@ -111,6 +112,20 @@ def login_submit(request: Request, form: Form, configuration_id: str) -> Respons
     runtime: Runtime = request.app.state.runtime
     configuration = _configuration(runtime, request, configuration_id)
     _check_csrf(runtime, request, form)
+    # Per client address, in memory, before anything is looked up (so the answer reveals nothing);
+    # the stored per-address and per-email limits of `request_login_link` still apply after it.
+    wait = signin_wait(request, "portal")
+    if wait is not None:
+        limited = _render(
+            request,
+            runtime,
+            "portal/login_sent.html",
+            {"limited": True},
+            configuration_id=configuration.id,
+            status_code=429,
+        )
+        limited.headers["Retry-After"] = str(wait)
+        return limited
     email = str(form.get("email") or "").strip()
     if not email or len(email) > MAX_EMAIL_LENGTH or not valid_email(email):
         return _render(
