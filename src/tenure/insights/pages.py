@@ -43,7 +43,8 @@ def reason_label(code: str | None) -> str:
     return LABELS[code]["en"] if code in LABELS else code
 
 
-def _day(text: str | None) -> int | None:
+def parse_day(text: str | None) -> int | None:
+    """Midnight UTC of an ISO date from a form (None when empty or not a date)."""
     if not text:
         return None
     try:
@@ -56,7 +57,7 @@ def window(request: Request, now: int) -> dict[str, Any]:
     """The period picker's choice: a preset (30d, 90d, 12m) or custom dates, both days included
     (the form shows the last day; the report's `end` is the midnight after it)."""
     query = request.query_params
-    start, last_day = _day(query.get("start")), _day(query.get("end"))
+    start, last_day = parse_day(query.get("start")), parse_day(query.get("end"))
     end = last_day + DAY if last_day is not None else None
     preset = query.get("period") or "30d"
     if start is not None and end is not None and start < end:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from tenure.dashboard.rendering import page
 from tenure.dashboard.visit import Form, Operator, Posted, Reader, StaffVisit
 from tenure.ids import new_id
 from tenure.insights import winback
+from tenure.insights.pages import parse_day
 from tenure.notifications.compose import load_brand
 from tenure.notifications.models import EmailCampaign, MessageStatus
 from tenure.notifications.schemas import CAMPAIGN_LOCALES, SEGMENT_FEEDBACK, SegmentParams
@@ -38,13 +39,6 @@ LANGUAGES = {"en": "English", "fr": "French", "de": "German", "id": "Indonesian"
 # The form's token becomes the campaign's id: a second submission of the same form finds it taken.
 FORM_TOKEN = re.compile(r"ecamp_[A-Za-z0-9]{24}")
 TEXT_FIELDS = ("subject", "body", "button")
-
-
-def _day(text: str) -> int | None:
-    try:
-        return int(datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC).timestamp())
-    except ValueError:
-        return None
 
 
 def _iso(timestamp: int) -> str:
@@ -82,13 +76,13 @@ def read_choice(request: Request, visit: StaffVisit, prices: list[Price]) -> Cho
     errors: dict[str, str] = {}
     first, last = today - (DEFAULT_DAYS - 1) * DAY, today
     if query.get("from"):
-        parsed = _day(query["from"])
+        parsed = parse_day(query["from"])
         if parsed is None:
             errors["from"] = "Type a date such as 2026-01-31."
         else:
             first = parsed
     if query.get("to"):
-        parsed = _day(query["to"])
+        parsed = parse_day(query["to"])
         if parsed is None:
             errors["to"] = "Type a date such as 2026-01-31."
         else:
