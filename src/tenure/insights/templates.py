@@ -1,4 +1,9 @@
-"""Ready-made queries for the SQL console (they read only the documented views)."""
+"""Ready-made queries for the SQL console (they read only the documented views).
+
+Each one answers a question the insights pages answer too, and tests/insights/test_sql_templates.py
+holds it equal to them. An output name never repeats a column of the views it reads: in GROUP BY,
+both SQLite and PostgreSQL resolve a bare name to the input column before the output alias.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +16,25 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "reasons_by_month": (
         "Reasons by month",
         """SELECT {month} AS month,
-       coalesce(feedback, 'unspecified') AS reason, count(*) AS cancellations
+       coalesce(feedback, 'unspecified') AS customer_reason, count(*) AS cancellations
 FROM cancellations
-GROUP BY month, reason
-ORDER BY month DESC, cancellations DESC""",
+GROUP BY 1, 2
+ORDER BY month DESC, cancellations DESC, customer_reason""",
     ),
     "other_comments": (
         "Comments for “Other”",
         """SELECT canceled_at, subscription, comment
 FROM cancellations
-WHERE feedback = 'other' AND comment IS NOT NULL
+WHERE feedback = 'other' AND comment IS NOT NULL AND comment <> ''
 ORDER BY canceled_at DESC""",
     ),
     "mrr_lost_by_reason": (
         "MRR lost by reason",
-        """SELECT coalesce(feedback, 'unspecified') AS reason, currency,
+        """SELECT coalesce(feedback, 'unspecified') AS customer_reason, currency,
        count(*) AS cancellations, sum(mrr) AS mrr_lost_minor
 FROM cancellations
-GROUP BY reason, currency
-ORDER BY mrr_lost_minor DESC""",
+GROUP BY 1, 2
+ORDER BY mrr_lost_minor DESC, customer_reason, currency""",
     ),
     "save_rate_by_offer": (
         "Save rate by offer",
@@ -37,17 +42,28 @@ ORDER BY mrr_lost_minor DESC""",
        count(*) AS offers_shown,
        sum(CASE WHEN offer_response = 'accepted' THEN 1 ELSE 0 END) AS accepted
 FROM cancellation_flows
-WHERE offer_type IS NOT NULL
-GROUP BY offer_type""",
+WHERE offer_type IS NOT NULL AND offer_shown_at IS NOT NULL
+GROUP BY offer_type
+ORDER BY offer_type""",
     ),
+    # The win-back page's segment: each customer once, with their latest ended subscription, who has
+    # no current one; customers who unsubscribed from marketing are left out here.
     "win_back_candidates": (
         "Win-back candidates",
-        """SELECT c.email, c.name, x.feedback, x.canceled_at, x.mrr, x.currency
-FROM cancellations x JOIN customers c ON c.id = x.customer
-WHERE x.reason = 'cancellation_requested' AND NOT c.marketing_opt_out
-  AND NOT EXISTS (SELECT 1 FROM subscriptions s
-                  WHERE s.customer = x.customer AND s.status IN ('active', 'trialing'))
-ORDER BY x.mrr DESC""",
+        """SELECT c.email, c.name, coalesce(s.cancellation_feedback, 'unspecified') AS customer_reason,
+       s.canceled_at, x.mrr, s.currency
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer
+LEFT JOIN cancellations x ON x.subscription = s.id
+WHERE s.status = 'canceled' AND c.email IS NOT NULL AND NOT c.deleted AND c.test_clock IS NULL
+  AND NOT c.marketing_opt_out
+  AND NOT EXISTS (SELECT 1 FROM subscriptions a
+                  WHERE a.customer = s.customer AND a.status IN ('active', 'trialing', 'past_due'))
+  AND NOT EXISTS (SELECT 1 FROM subscriptions later
+                  WHERE later.customer = s.customer AND later.status = 'canceled'
+                    AND (later.canceled_at > s.canceled_at
+                         OR (later.canceled_at = s.canceled_at AND later.created > s.created)))
+ORDER BY s.canceled_at DESC, c.email""",
     ),
 }
 
