@@ -7,7 +7,9 @@ report any trace of a transaction that was only half applied:
 - a subscription whose cancellation fields disagree with each other (scheduled or ended without
   `canceled_at`, canceled without `cancellation_details.reason`), or whose state is not the one
   its latest `customer.subscription.*` event recorded (a change without its event);
-- a portal cancel flow that stored the customer's reason without the cancellation it belongs to;
+- a portal cancel flow that stored the customer's reason without the cancellation it belongs to,
+  one completed as canceled for a subscription never canceled, or more than one completed as
+  canceled for one cancellation (exactly one flow owns a cancellation; the others are superseded);
 - an event whose `pending_webhooks` does not count its unsent deliveries, a delivery whose
   attempts are not numbered 1..n;
 - `cancellations` (what the insights aggregate) out of step with the subscriptions, and the
@@ -153,33 +155,70 @@ def _flows(session: Session) -> list[Problem]:
     ):
         problems.append(Problem("flow", flow_id, "reason stored without the cancellation or an offer"))
     completed = session.execute(
-        select(CancellationFlow.id, CancellationFlow.subscription_id).where(
-            CancellationFlow.outcome == FlowOutcome.CANCELED
-        )
+        select(CancellationFlow.id, CancellationFlow.subscription_id, CancellationFlow.completed_at)
+        .where(CancellationFlow.outcome == FlowOutcome.CANCELED)
+        .order_by(CancellationFlow.pk)
     ).all()
-    by_subscription: dict[str, list[str]] = {}
-    for flow_id, subscription_id in completed:
-        by_subscription.setdefault(subscription_id, []).append(flow_id)
+    by_subscription: dict[str, list[tuple[str, int]]] = {}
+    for flow_id, subscription_id, completed_at in completed:
+        by_subscription.setdefault(subscription_id, []).append((flow_id, completed_at or 0))
     subscription_ids = sorted(by_subscription)
     for chunk in _chunks(subscription_ids):
-        # The flow may have been undone since ("keep my subscription"), but some event must have
-        # recorded the cancellation it completed with.
-        recorded: set[str] = set()
-        for object_id, data in session.execute(
-            select(Event.object_id, Event.data).where(
-                Event.object_id.in_(chunk),
-                Event.type.in_(("customer.subscription.updated", "customer.subscription.deleted")),
-            )
-        ):
-            if (data.get("object") or {}).get("canceled_at") is not None:
-                recorded.add(object_id)
+        cancellations = _cancellation_moments(session, chunk)
         for subscription_id in chunk:
-            if subscription_id not in recorded:
-                for flow_id in by_subscription[subscription_id]:
-                    problems.append(
-                        Problem("flow", flow_id, f"completed as canceled but {subscription_id} never was")
-                    )
+            moments = cancellations.get(subscription_id, [])
+            canceled_flows = by_subscription[subscription_id]
+            if not moments:
+                # The flow may have been undone since ("keep my subscription"), but some event
+                # must have recorded the cancellation it completed with.
+                problems += [
+                    Problem("flow", flow_id, f"completed as canceled but {subscription_id} never was")
+                    for flow_id, _ in canceled_flows
+                ]
+                continue
+            problems += _flows_per_cancellation(subscription_id, canceled_flows, moments)
     return problems
+
+
+def _cancellation_moments(session: Session, subscription_ids: Sequence[str]) -> dict[str, list[int]]:
+    """Each subscription's cancellations, as their `canceled_at`, in the order its events recorded
+    them: a cancellation is an event whose `canceled_at` is set and differs from the previous one's
+    (so one undone with "keep my subscription" and made again counts twice, even within a second)."""
+    moments: dict[str, list[int]] = {}
+    previous: dict[str, int | None] = {}
+    for object_id, data in session.execute(
+        select(Event.object_id, Event.data)
+        .where(Event.object_id.in_(subscription_ids), Event.type.like("customer.subscription.%"))
+        .order_by(Event.pk)
+    ):
+        canceled_at = (data.get("object") or {}).get("canceled_at")
+        if canceled_at is not None and canceled_at != previous.get(object_id):
+            moments.setdefault(object_id, []).append(int(canceled_at))
+        previous[object_id] = canceled_at
+    return moments
+
+
+def _flows_per_cancellation(
+    subscription_id: str, canceled_flows: list[tuple[str, int]], moments: list[int]
+) -> list[Problem]:
+    """At most one canceled flow per cancellation. A flow belongs to the latest cancellation decided
+    at or before it completed (the one it made is stamped with its completion time)."""
+    owners: dict[int, list[str]] = {}
+    for flow_id, completed_at in canceled_flows:
+        owned = max((moment for moment in moments if moment <= completed_at), default=None)
+        if owned is not None:
+            owners.setdefault(owned, []).append(flow_id)
+    capacity = Counter(moments)
+    return [
+        Problem(
+            "flow",
+            subscription_id,
+            f"{len(flow_ids)} flows completed as canceled for {capacity[moment]} cancellation(s) "
+            f"at {moment}: {', '.join(flow_ids)}",
+        )
+        for moment, flow_ids in sorted(owners.items())
+        if len(flow_ids) > capacity[moment]
+    ]
 
 
 def _insights(session: Session) -> list[Problem]:

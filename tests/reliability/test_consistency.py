@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -15,12 +16,12 @@ from tenure.events.models import Event
 from tenure.insights.models import CancellationRecord
 from tenure.jobs.worker import run_once
 from tenure.retention import flow as flows
-from tenure.retention.models import FlowSource
+from tenure.retention.models import CancellationFlow, FlowSource
 from tenure.runtime import Runtime
 from tenure.subscriptions.models import Subscription
 
 from .conftest import Business
-from .drive import api_cancel, tenure, tenure_env
+from .drive import api_cancel, portal_cancel, tenure, tenure_env
 
 
 def _problems(runtime: Runtime, *, settled: bool = False) -> list[Problem]:
@@ -83,6 +84,28 @@ def _flow_done_without_cancel(session: Session, business: Business) -> set[tuple
     return {("flow", flow.id)}
 
 
+def _two_flows_canceled_for_one_cancellation(
+    session: Session, business: Business
+) -> set[tuple[str, str | None]]:
+    # What two portal sessions racing on one subscription used to leave: a second flow that claims
+    # the cancellation the first one made (issue #15).
+    subscription = _subscription(session, next(iter(business.canceled)))  # canceled in the portal
+    assert subscription.canceled_at is not None
+    flow = flows.start(
+        session,
+        subscription,
+        source=FlowSource.PORTAL,
+        locale="en",
+        portal_session_id=None,
+        now=subscription.canceled_at,
+    )
+    flows.record_reason(
+        flow, reason_code="unused", feedback="unused", comment=None, now=subscription.canceled_at
+    )
+    flow.outcome, flow.completed_at = "canceled", subscription.canceled_at
+    return {("flow", subscription.id)}
+
+
 def _ended_without_ended_at(session: Session, business: Business) -> set[tuple[str, str | None]]:
     ended = next(s for s in business.canceled if _subscription(session, s).status == "canceled")
     _subscription(session, ended).ended_at = None
@@ -115,6 +138,7 @@ PLANTS: dict[str, Callable[[Session, Business], set[tuple[str, str | None]]]] = 
     "reason without cancel": _reason_without_cancel,
     "portal reason without cancel": _flow_reason_without_cancel,
     "portal flow done without cancel": _flow_done_without_cancel,
+    "two portal flows for one cancellation": _two_flows_canceled_for_one_cancellation,
     "ended without ended_at": _ended_without_ended_at,
     "insights row lost": _insights_row_lost,
     "insights reason rewritten": _insights_reason_rewritten,
@@ -133,6 +157,29 @@ def test_a_planted_half_applied_change_is_reported_and_nothing_else(
     # Whether the report's totals also disagree with the recount depends on whether the report
     # reads the damaged `cancellations` row or a daily rollup kept beside it.
     assert expected <= found <= expected | {("insights", None)}
+
+
+def test_a_cancellation_undone_and_made_again_may_have_a_flow_each(
+    business: Business, client: TestClient, app: FastAPI, runtime: Runtime
+) -> None:
+    """Two portal flows canceled, one per cancellation (even within one second): not a problem."""
+    subscription = business.active[0]
+    customer = client.get(f"/v1/subscriptions/{subscription}").json()["customer"]
+    for round_ in range(2):
+        with TestClient(app, follow_redirects=False) as visitor:
+            answer = portal_cancel(
+                client, visitor, customer=customer, subscription=subscription, reason="unused", comment=""
+            )
+        assert answer.status_code == 303, answer.text
+        if round_ == 0:  # "Keep my subscription"
+            kept = client.post(f"/v1/subscriptions/{subscription}", data={"cancel_at_period_end": "false"})
+            assert kept.status_code == 200
+    with runtime.sessionmaker() as session:
+        outcomes = session.scalars(
+            select(CancellationFlow.outcome).where(CancellationFlow.subscription_id == subscription)
+        ).all()
+    assert sorted(str(outcome) for outcome in outcomes) == ["canceled", "canceled"]
+    assert _problems(runtime) == []
 
 
 def test_settled_also_requires_every_event_delivered_and_every_job_done(

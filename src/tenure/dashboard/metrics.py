@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tenure import money
 from tenure.prices.models import Price
-from tenure.retention.models import CancellationFlow, OfferResponse
+from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
 from tenure.subscriptions.models import Subscription, SubscriptionItem, SubscriptionStatus
 from tenure.subscriptions.periods import DAY, monthly_factor
 
@@ -81,6 +81,11 @@ def monthly_revenue(session: Session) -> list[tuple[str, int]]:
     return sorted(((c, money.round_minor(t)) for c, t in totals.items()), key=lambda e: (-e[1], e[0]))
 
 
+# A flow closed because another window of the same customer answered first is no decision of its
+# own: like the insights' funnel, the dashboard leaves it out.
+COUNTED = CancellationFlow.outcome.is_distinct_from(FlowOutcome.SUPERSEDED)
+
+
 def save_rate(session: Session, *, now: int) -> SaveRate:
     newest = now - SAVE_MATURITY_DAYS * DAY
     oldest = newest - SAVE_WINDOW_DAYS * DAY
@@ -91,6 +96,7 @@ def save_rate(session: Session, *, now: int) -> SaveRate:
             CancellationFlow.offer_shown_at.is_not(None),
             CancellationFlow.offer_shown_at >= oldest,
             CancellationFlow.offer_shown_at < newest,
+            COUNTED,
         )
     ).all()
     saved = sum(
@@ -121,7 +127,9 @@ def overview(session: Session, *, now: int) -> Overview:
         )
     )
     offers = session.scalar(
-        select(func.count()).select_from(CancellationFlow).where(CancellationFlow.offer_shown_at >= start)
+        select(func.count())
+        .select_from(CancellationFlow)
+        .where(CancellationFlow.offer_shown_at >= start, COUNTED)
     )
     accepted = session.scalar(
         select(func.count())

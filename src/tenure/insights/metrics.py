@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenure.insights.currency import Converter
 from tenure.insights.daily import TENURE_BUCKETS, totals
-from tenure.retention.models import CancellationFlow, OfferResponse
+from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
 from tenure.subscriptions.models import CancellationReason, Subscription, SubscriptionItem
 
 DAY = 86_400
@@ -70,6 +70,9 @@ def _retention(
     conditions: list[ColumnElement[bool]] = [
         CancellationFlow.started_at >= start,
         CancellationFlow.started_at < end,
+        # A flow closed because another window of the same customer completed first is the same
+        # decision walked twice, not another customer in the funnel (and never a save).
+        CancellationFlow.outcome.is_distinct_from(FlowOutcome.SUPERSEDED),
     ]
     if price:
         conditions.append(

@@ -3,6 +3,11 @@
 Every step is idempotent: a double-clicked button, a replayed form or a second tab changes nothing
 twice. Canceling goes through the subscription services, so the cancellation and its reason are
 one `customer.subscription.updated` event.
+
+A customer may walk the flow in several portal sessions at once (each "manage billing" click or
+email link makes one). The steps run under the subscription's row lock (the page takes it), and
+the first flow to complete owns the outcome: the others are closed as `superseded`, so one
+cancellation has one canceled flow and one subscription gets at most one offer.
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenure import money
-from tenure.api.errors import InvalidRequest
+from tenure.api.errors import InvalidRequest, TenureError
 from tenure.billing_context import BillingContext
 from tenure.ids import new_id
 from tenure.insights.models import CancellationSource
 from tenure.insights.rollup import mark_source
 from tenure.prices.models import Price
 from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
-from tenure.retention.offers import Offer
+from tenure.retention.offers import DEFAULT_COOLDOWN_DAYS, Ineligible, Offer, ineligibility
 from tenure.retention.reasons import STANDARD_REASONS
 from tenure.subscriptions import cancel as cancelling
 from tenure.subscriptions.common import apply_discounts, recording_update
@@ -36,6 +41,19 @@ MAX_COMMENT = 500
 # (the notifications confirm it by email).
 OfferAcceptedListener = Callable[[Session, CancellationFlow, Subscription, int], None]
 OFFER_ACCEPTED_LISTENERS: list[OfferAcceptedListener] = []
+
+
+class OfferUnavailable(TenureError):
+    """The flow's offer can no longer be accepted; nothing was changed."""
+
+    status_code = 409
+    code = "offer_unavailable"
+
+    def __init__(self, reason: Ineligible | None) -> None:
+        super().__init__("This offer is no longer available.", param="offer")
+        # Why, for the customer: what makes the subscription ineligible now, or None when only
+        # this flow is closed (another window answered first and the subscription changed back).
+        self.reason = reason
 
 
 def monthly_recurring_revenue(session: Session, subscription: Subscription) -> int:
@@ -135,6 +153,21 @@ def show_offer(flow: CancellationFlow, offer: Offer, *, now: int) -> None:
         flow.offer_shown_at = now
 
 
+def _close_other_flows(session: Session, flow: CancellationFlow, *, now: int) -> None:
+    """At most one open flow per subscription: once `flow` completes, the customer's other open
+    flows on it (other windows, portal sessions, devices) are closed; answering them now would
+    stack a second offer or claim the same cancellation twice. The subscription's row lock, held
+    by every step, keeps another step from completing one of them meanwhile."""
+    for other in session.scalars(
+        select(CancellationFlow).where(
+            CancellationFlow.subscription_id == flow.subscription_id,
+            CancellationFlow.outcome.is_(None),
+            CancellationFlow.id != flow.id,
+        )
+    ):
+        other.outcome, other.completed_at = FlowOutcome.SUPERSEDED, now
+
+
 def cancel(
     session: Session,
     flow: CancellationFlow,
@@ -144,13 +177,21 @@ def cancel(
     prorate: bool,
     now: int,
 ) -> None:
-    """Cancel per the portal's mode, with the flow's reason; a second call does nothing."""
+    """Cancel per the portal's mode, with the flow's reason; a second call does nothing. The caller
+    holds the subscription's row lock. A subscription already canceled (or scheduled to be)
+    elsewhere is left as it is, and the flow is closed as superseded: it did not cancel."""
     if flow.completed_at is not None:
         return
     if flow.offer is not None and flow.offer_response is None:
         flow.offer_response, flow.offer_responded_at = OfferResponse.DECLINED, now
-    already = subscription.cancel_at_period_end or subscription.status in cancelling.ENDED
-    if not already:
+    already = (
+        subscription.cancel_at_period_end
+        or subscription.cancel_at is not None
+        or subscription.status in cancelling.ENDED
+    )
+    if already:
+        flow.outcome, flow.completed_at = FlowOutcome.SUPERSEDED, now
+    else:
         if mode == "immediately":
             cancelling.cancel_now(
                 session, subscription, now=now, feedback=flow.feedback, comment=flow.comment, prorate=prorate
@@ -160,8 +201,9 @@ def cancel(
                 cancelling.schedule_cancel(
                     subscription, now=now, feedback=flow.feedback, comment=flow.comment
                 )
-    flow.mode = mode
-    flow.outcome, flow.completed_at = FlowOutcome.CANCELED, now
+        flow.mode = mode
+        flow.outcome, flow.completed_at = FlowOutcome.CANCELED, now
+    _close_other_flows(session, flow, now=now)
     session.flush()
     if not already:
         mark_source(
@@ -170,14 +212,28 @@ def cancel(
 
 
 def accept_offer(
-    session: Session, flow: CancellationFlow, subscription: Subscription, *, context: BillingContext, now: int
+    session: Session,
+    flow: CancellationFlow,
+    subscription: Subscription,
+    *,
+    context: BillingContext,
+    now: int,
+    cooldown_days: int = DEFAULT_COOLDOWN_DAYS,
 ) -> dict[str, Any]:
-    """Apply the flow's offer: the subscription keeps running. Returns the offer record."""
+    """Apply the flow's offer: the subscription keeps running. Returns the offer record.
+
+    The caller holds the subscription's row lock. Eligibility was checked when the offer was shown;
+    it is checked again here with the same rule, since another window may have canceled or taken
+    an offer since. Raises `OfferUnavailable` (and changes nothing) when it no longer holds or this
+    flow is closed; accepting twice in the same flow applies the offer once."""
     offer = flow.offer
     if offer is None:
         raise InvalidRequest("No offer was made in this flow.", param="offer")
-    if flow.completed_at is not None:
+    if flow.outcome == FlowOutcome.SAVED:
         return offer
+    refusal = ineligibility(session, subscription, now=now, cooldown_days=cooldown_days)
+    if flow.completed_at is not None or refusal is not None:
+        raise OfferUnavailable(refusal)
     kind = offer["type"]
     if kind == "coupon":
         from tenure.coupons.service import get_coupon
@@ -213,6 +269,7 @@ def accept_offer(
         )
     flow.offer_response, flow.offer_responded_at = OfferResponse.ACCEPTED, now
     flow.outcome, flow.completed_at = FlowOutcome.SAVED, now
+    _close_other_flows(session, flow, now=now)
     session.flush()
     for listener in OFFER_ACCEPTED_LISTENERS:
         listener(session, flow, subscription, now)

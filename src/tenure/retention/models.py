@@ -20,14 +20,19 @@ class OfferResponse(StrEnum):
 
 
 class FlowOutcome(StrEnum):
-    CANCELED = "canceled"
+    CANCELED = "canceled"  # this flow made the cancellation (exactly one flow owns each)
     SAVED = "saved"  # an offer was accepted: nothing canceled
+    # Closed without effect: another flow of the subscription (another window, portal session or
+    # device) completed first, or the subscription was canceled elsewhere. Neither a save nor a
+    # cancellation, and left out of the retention funnel.
+    SUPERSEDED = "superseded"
 
 
 class CancellationFlow(Base):
     """One walk through the cancel page: what was shown, chosen and answered. The insights read this.
 
-    A flow with no outcome whose portal session has expired was abandoned.
+    A flow with no outcome whose portal session has expired was abandoned. At most one flow of a
+    subscription stays open once one completes: completing closes the others as `superseded`.
     """
 
     __tablename__ = "cancellation_flows"

@@ -1,14 +1,18 @@
 """Which retention offer (if any) a cancel flow shows, and whether the subscription may get one.
 
-Rules: at most one offer per flow; none when a discount is active on the subscription; none when
-an offer was accepted on it within the cooldown (90 days by default). The offer comes from the
-deep link's `retention.coupon_offer` if any, else the offer configured for the chosen reason
-(or for any reason, `*`), else the configuration's default retention coupon.
+Rules: at most one offer per flow; none unless the subscription is active or trialing and not
+scheduled to cancel; none when a discount is active on it; none when an offer was accepted on it
+within the cooldown (90 days by default). The same rule (`ineligibility`) decides when the offer is
+shown and again, under the subscription's row lock, when it is accepted: another window may have
+canceled or accepted an offer in between. The offer comes from the deep link's
+`retention.coupon_offer` if any, else the offer configured for the chosen reason (or for any
+reason, `*`), else the configuration's default retention coupon.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -59,12 +63,37 @@ def accepted_recently(session: Session, subscription: Subscription, *, now: int,
     )
 
 
-def eligible(session: Session, subscription: Subscription, *, now: int, cooldown_days: int) -> bool:
+class Ineligible(StrEnum):
+    """Why a subscription may not get a retention offer (the customer is told which)."""
+
+    NOT_ACTIVE = "not_active"  # canceled, past due, incomplete…: only active or trialing ones
+    CANCELING = "canceling"  # a cancellation is already scheduled
+    DISCOUNTED = "discounted"  # a discount is active
+    COOLDOWN = "cooldown"  # an offer was accepted within the cooldown
+
+
+def configured_cooldown(retention: dict[str, Any]) -> int:
+    """The configuration's cooldown between two accepted offers (`tenure_retention.cooldown_days`)."""
+    return int(retention.get("cooldown_days") or DEFAULT_COOLDOWN_DAYS)
+
+
+def ineligibility(
+    session: Session, subscription: Subscription, *, now: int, cooldown_days: int
+) -> Ineligible | None:
+    """Why the subscription may not get an offer now, or None when it may."""
     if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
-        return False
+        return Ineligible.NOT_ACTIVE
+    if subscription.cancel_at_period_end or subscription.cancel_at is not None:
+        return Ineligible.CANCELING
     if has_active_discount(session, subscription, now):
-        return False
-    return not accepted_recently(session, subscription, now=now, cooldown_days=cooldown_days)
+        return Ineligible.DISCOUNTED
+    if accepted_recently(session, subscription, now=now, cooldown_days=cooldown_days):
+        return Ineligible.COOLDOWN
+    return None
+
+
+def eligible(session: Session, subscription: Subscription, *, now: int, cooldown_days: int) -> bool:
+    return ineligibility(session, subscription, now=now, cooldown_days=cooldown_days) is None
 
 
 def _coupon(session: Session, coupon_id: str | None, now: int) -> Coupon | None:
@@ -127,8 +156,7 @@ def choose_offer(
     now: int,
 ) -> Offer | None:
     """The one offer to show, or None (not eligible, or nothing configured)."""
-    cooldown = int(retention.get("cooldown_days") or DEFAULT_COOLDOWN_DAYS)
-    if not eligible(session, subscription, now=now, cooldown_days=cooldown):
+    if not eligible(session, subscription, now=now, cooldown_days=configured_cooldown(retention)):
         return None
     if deep_link_coupon:
         coupon = _coupon(session, deep_link_coupon, now)

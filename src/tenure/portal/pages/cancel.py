@@ -15,8 +15,8 @@ from tenure.portal.pages.rendering import page
 from tenure.portal.pages.summaries import summarize
 from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit
 from tenure.retention import flow as flows
-from tenure.retention.models import CancellationFlow, FlowSource
-from tenure.retention.offers import choose_offer
+from tenure.retention.models import CancellationFlow, FlowOutcome, FlowSource
+from tenure.retention.offers import Ineligible, choose_offer, configured_cooldown
 from tenure.subscriptions.models import Subscription
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +45,21 @@ def _flow(visit: PortalVisit, subscription: Subscription, form: dict[str, Any]) 
         return flows.get_flow(visit.db, str(form.get("flow") or ""), subscription)
     except InvalidRequest:
         raise PortalPageError(409, "flow_expired", visit.locale) from None
+
+
+# The page that tells the customer why an offer can no longer be accepted (see portal/error.html).
+UNAVAILABLE_KIND: dict[Ineligible | None, str] = {
+    None: "offer_closed",
+    Ineligible.NOT_ACTIVE: "offer_ended",
+    Ineligible.CANCELING: "offer_canceling",
+    Ineligible.DISCOUNTED: "offer_taken",
+    Ineligible.COOLDOWN: "offer_taken",
+}
+
+
+def _retention(visit: PortalVisit) -> dict[str, Any]:
+    retention: dict[str, Any] = visit.extensions.get("retention") or {}
+    return retention
 
 
 def _page(
@@ -91,6 +106,8 @@ def confirmed(visit: Visit, form: Form, subscription_id: str) -> Response:
     settings = _cancel_settings(visit)
     subscription = own_subscription(visit, subscription_id, for_update=True)
     flow = _flow(visit, subscription, form)
+    if flow.completed_at is not None:
+        return _done_redirect(visit, subscription, flow)
     if settings.get("cancellation_reason", {}).get("enabled", True):
         return RedirectResponse(f"{BASE.format(subscription_id=subscription.id)}/reason?flow={flow.id}", 303)
     return _after_reason(visit, subscription, flow)
@@ -171,7 +188,7 @@ def _after_reason(visit: PortalVisit, subscription: Subscription, record: Cancel
     offer = choose_offer(
         visit.db,
         subscription,
-        retention=visit.extensions.get("retention") or {},
+        retention=_retention(visit),
         deep_link_coupon=(retention.get("coupon_offer") or {}).get("coupon"),
         reason_code=record.reason_code,
         feedback=record.feedback,
@@ -223,14 +240,26 @@ def offer(request: Request, visit: Visit, subscription_id: str, flow: str = "") 
 @router.post(BASE + "/offer")
 def offer_answered(visit: Visit, form: Form, subscription_id: str) -> Response:
     visit.check_csrf(form)
+    # The lock makes this the only step running on the subscription: the eligibility checked by
+    # `accept_offer`, and the other flows it closes, cannot change until the commit.
     subscription = own_subscription(visit, subscription_id, for_update=True)
     record = _flow(visit, subscription, form)
-    if record.completed_at is not None:
+    accepting = form.get("answer") == "accept"
+    if record.outcome == FlowOutcome.SAVED or (record.completed_at is not None and not accepting):
+        # A double click, or "No thanks" in a flow already closed: the done page says what happened.
         return _done_redirect(visit, subscription, record)
-    if form.get("answer") == "accept":
-        flows.accept_offer(
-            visit.db, record, subscription, context=BillingContext.of(visit.runtime), now=visit.now
-        )
+    if accepting:  # refused, with the reason, when this flow is closed or no longer eligible
+        try:
+            flows.accept_offer(
+                visit.db,
+                record,
+                subscription,
+                context=BillingContext.of(visit.runtime),
+                now=visit.now,
+                cooldown_days=configured_cooldown(_retention(visit)),
+            )
+        except flows.OfferUnavailable as refused:
+            raise PortalPageError(409, UNAVAILABLE_KIND[refused.reason], visit.locale) from None
         visit.db.commit()
         if record.offer and record.offer.get("type") == "contact" and record.offer.get("url"):
             return RedirectResponse(str(record.offer["url"]), status_code=303)
