@@ -42,6 +42,8 @@ class Store:
                 # The load comes from one API key: the per-key limit (100/s by default) would
                 # measure the limiter, not the service.
                 "TENURE_RATE_LIMIT_API": "0",
+                # The webhook receivers are on loopback.
+                "TENURE_WEBHOOK_ALLOW_PRIVATE": "true",
             }
         )
 

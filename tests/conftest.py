@@ -26,6 +26,9 @@ from tenure.runtime import Runtime
 from tenure.testing.pgcluster import PgCluster, PostgresUnavailable
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Webhook tests deliver to receivers on loopback: private addresses are allowed unless a test says
+# otherwise (`webhook_allow_private=False`). Here, so that Settings built anywhere see it.
+os.environ.setdefault("TENURE_WEBHOOK_ALLOW_PRIVATE", "true")
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,15 @@ def _is_at_head(runtime: Runtime) -> bool:
     return current == set(script.get_heads())
 
 
+def _allow_private_webhooks_for_the_demo() -> None:
+    """The demo runs on one's own machine, whose webhook receivers are local: allow private addresses
+    (unless `TENURE_WEBHOOK_ALLOW_PRIVATE` says otherwise). Through the environment, so that every
+    server process started from here sees it too."""
+    import os
+
+    os.environ.setdefault("TENURE_WEBHOOK_ALLOW_PRIVATE", "true")
+
+
 def prepare_store(settings: Settings) -> Runtime:
     """Open the store; the embedded SQLite store is upgraded in place, PostgreSQL must be migrated first."""
     runtime = Runtime.build(settings)
@@ -68,6 +77,8 @@ def serve(
     """Run the API, portal and dashboard, with the embedded background worker."""
     import uvicorn
 
+    if demo:
+        _allow_private_webhooks_for_the_demo()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     runtime = prepare_store(settings)
@@ -245,6 +256,7 @@ def demo(
     """Seed a demo business with a year of history (once) and print a new secret key for it."""
     from tenure.demo import DEFAULT_SIZE, seed_demo
 
+    _allow_private_webhooks_for_the_demo()
     settings = Settings()
     runtime = prepare_store(settings)
     secret = seed_demo(runtime, size=customers or DEFAULT_SIZE, progress=_err)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     webhook_retry_schedule: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [60, 300, 1800, 3600, 7200, 21600, 43200, 86400, 86400, 86400]
     )
+    # Let webhook endpoints be loopback, private, link-local… addresses (local development, the demo,
+    # tests). Off, they are refused at registration and again on every delivery (SSRF).
+    webhook_allow_private: bool = False
     idempotency_ttl_seconds: int = 24 * 3600
     # Dunning: days after the first failed charge at which payment is retried (3 retries over 2 weeks).
     dunning_retry_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 7, 14])

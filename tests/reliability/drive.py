@@ -142,11 +142,18 @@ def api_cancel(
 def tenure_env(
     database_url: str, data_dir: Path, *, secret: str = "test-secret", **extra: str
 ) -> dict[str, str]:
-    """The environment of a `tenure` process on this store: none of ours, no proxies (loopback only)."""
+    """The environment of a `tenure` process on this store: none of ours, no proxies (loopback only).
+
+    Webhooks may go to private addresses: the receivers are on loopback.
+    """
     env = {k: v for k, v in bench_env().items() if not k.startswith("TENURE_")}
     env.update(
-        TENURE_DATABASE_URL=database_url, TENURE_DATA_DIR=str(data_dir), TENURE_SECRET_KEY=secret, **extra
+        TENURE_DATABASE_URL=database_url,
+        TENURE_DATA_DIR=str(data_dir),
+        TENURE_SECRET_KEY=secret,
+        TENURE_WEBHOOK_ALLOW_PRIVATE="true",
     )
+    env.update(extra)
     return env
 
 

@@ -1,13 +1,20 @@
-"""A real HTTP receiver on loopback, and a tiny retry schedule so retries take seconds."""
+"""A real HTTP receiver on loopback, and a tiny retry schedule so retries take seconds.
+
+Also a DNS of the test's own and a guard on outgoing connections, for the tests of private addresses:
+no name is looked up outside the machine and no connection leaves loopback.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +125,58 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_create_connection = socket.create_connection
+
+
+@dataclass
+class FakeDns:
+    """`socket.getaddrinfo` answering names from `names` (a list of addresses, or a function giving
+    the next answer), and IP addresses as libc reads them (numeric only: no query leaves the machine).
+    Any other name does not resolve. `asked` lists the names looked up."""
+
+    names: dict[str, list[str] | Callable[[], list[str]]] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(
+        self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
+        name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+        if name in self.names:
+            self.asked.append(name)
+            answer = self.names[name]
+            addresses = answer() if callable(answer) else answer
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, int(port or 0), 0, 0))
+                if ":" in a
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port or 0)))
+                for a in addresses
+            ]
+        # Numeric only: libc reads `0x7f000001` or `127.1` itself, and never asks a DNS server.
+        return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+        self.names.setdefault("localhost", ["127.0.0.1", "::1"])
+        monkeypatch.setattr(socket, "getaddrinfo", self)
+        return self
+
+
+@dataclass
+class ConnectionGuard:
+    """`socket.create_connection` that connects to loopback only; any other attempt is recorded in
+    `outside` and fails before a packet is sent."""
+
+    outside: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def __call__(self, address: tuple[Any, ...], *args: Any, **kwargs: Any) -> socket.socket:
+        resolved = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
+        if resolved and all(ipaddress.ip_address(r[4][0].split("%")[0]).is_loopback for r in resolved):
+            return _real_create_connection(address, *args, **kwargs)
+        self.outside.append(address)
+        raise OSError(f"test guard: no connection outside loopback ({address[0]})")
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> ConnectionGuard:
+        monkeypatch.setattr(socket, "create_connection", self)
+        return self

@@ -41,6 +41,7 @@ class Worker:
             TENURE_SECRET_KEY="test-secret",
             TENURE_WEBHOOK_RETRY_SCHEDULE=",".join(str(s) for s in SCHEDULE),
             TENURE_WORKER_POLL_SECONDS="0.1",
+            TENURE_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on loopback
         )
         self.log_path = tmp_path / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")

@@ -92,10 +92,10 @@ def test_receiver_failing_three_times_gets_every_event_signed_and_attempts_are_l
         assert listed == [a for a in attempts["data"] if a["event"] == event_id]
         first, second = reversed(listed)
         assert (first["attempt"], first["status_code"], first["succeeded"]) == (1, 500, False)
-        assert first["response_excerpt"] == "receiver says no"
+        assert first["response_excerpt"] == "HTTP 500 Internal Server Error"
         assert first["next_attempt_at"] is not None
         assert (second["attempt"], second["status_code"], second["succeeded"]) == (2, 200, True)
-        assert second["response_excerpt"] == "ok"
+        assert second["response_excerpt"] == "HTTP 200 OK"
         assert second["next_attempt_at"] is None
         assert second["delivery"] == first["delivery"]
         assert second["webhook_endpoint"] == endpoint["id"]
@@ -255,7 +255,7 @@ def test_an_attempt_taken_over_after_its_lease_is_recorded_once(client: TestClie
         session.commit()
     assert (second.pk, second.number) == (first.pk, first.number) == (second.pk, 1)
 
-    result = delivery.SendResult(started_at=later, duration_ms=3, status_code=200, excerpt="ok")
+    result = delivery.SendResult(started_at=later, duration_ms=3, status_code=200, status_line="HTTP 200 OK")
     with runtime.sessionmaker() as session:
         assert delivery.record_attempt(session, second, result, now=later, schedule=SCHEDULE) is not None
         session.commit()

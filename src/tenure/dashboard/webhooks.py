@@ -75,7 +75,11 @@ def create(request: Request, visit: WebhooksAdmin, form: Form) -> Response:
             },
         )
         endpoint, secret = service.create_endpoint(
-            visit.db, params, box=SecretBox(visit.secret_key), now=visit.now
+            visit.db,
+            params,
+            box=SecretBox(visit.secret_key),
+            now=visit.now,
+            allow_private=visit.runtime.settings.webhook_allow_private,
         )
         record_action(
             visit.db,
@@ -149,7 +153,12 @@ def resend(visit: WebhooksAdmin, form: Form, endpoint_id: str) -> Response:
 def set_status(visit: WebhooksAdmin, form: Form, endpoint_id: str) -> Response:
     visit.check_csrf(form)
     disabled = form.get("disabled") == "true"
-    service.update_endpoint(visit.db, endpoint_id, WebhookEndpointUpdate(disabled=disabled))
+    service.update_endpoint(
+        visit.db,
+        endpoint_id,
+        WebhookEndpointUpdate(disabled=disabled),
+        allow_private=visit.runtime.settings.webhook_allow_private,
+    )
     record_action(
         visit.db,
         visit.staff,

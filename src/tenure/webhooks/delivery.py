@@ -7,6 +7,9 @@ but it is
 recorded at most once: the record re-reads the delivery under a row lock and writes attempt
 number N only while the delivery still has N - 1 recorded, and `(delivery, number)` is unique.
 Leases outlast the request timeout, so a live worker's attempt is never taken over.
+
+Requests go only to public addresses unless `webhook_allow_private` is set (see `egress`), and of the
+answer only its status line is kept: a URL pointing inside the network must not read anything back.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -31,6 +35,7 @@ from tenure.jobs.queue import enqueue
 from tenure.jobs.worker import register_periodic
 from tenure.runtime import Runtime
 from tenure.webhooks import service as _service  # noqa: F401  (registers the event listener)
+from tenure.webhooks.egress import PublicOnlyTransport, RefusedAddress
 from tenure.webhooks.models import (
     DeliveryStatus,
     EndpointStatus,
@@ -48,7 +53,9 @@ LEASE_SECONDS = 30
 # At most this many requests in flight to one endpoint, across all workers.
 MAX_IN_FLIGHT_PER_ENDPOINT = 4
 BATCH = 16
-EXCERPT_CHARS = 1000
+# Read (and dropped) of an answer's body, so that its connection can serve the next request.
+DRAIN_BYTES = 4096
+STATUS_LINE_CHARS = 100
 ENDPOINT_DISABLED_JOB = "operator.webhook_endpoint_disabled"
 # Serializes claims across PostgreSQL workers so that in-flight counts per endpoint are exact.
 _CLAIM_LOCK = 0x7465_6E75_7265_7768
@@ -76,7 +83,7 @@ class SendResult:
     duration_ms: int
     status_code: int | None = None
     error: str | None = None
-    excerpt: str | None = None
+    status_line: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -96,6 +103,26 @@ def next_attempt_at(schedule: list[int], *, attempts_made: int, now: int) -> int
 def failing_too_long(failing_since: int | None, *, now: int, schedule: list[int]) -> bool:
     """An endpoint that has failed for as long as the whole retry schedule is disabled."""
     return failing_since is not None and now - failing_since >= sum(schedule)
+
+
+def status_line(status_code: int) -> str:
+    """What is kept of an answer: its status with the standard reason phrase ("HTTP 404 Not Found"),
+    never the receiver's own words."""
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        return f"HTTP {status_code}"
+    return f"HTTP {status_code} {phrase}"[:STATUS_LINE_CHARS]
+
+
+def failure_reason(exc: httpx.HTTPError) -> str:
+    """A short reason for a request that got no answer, holding nothing the other side sent."""
+    if isinstance(exc.__cause__, RefusedAddress):
+        return str(exc.__cause__)[:200]
+    if isinstance(exc, httpx.RemoteProtocolError):
+        # h11 quotes the offending bytes: an internal service's banner would be read back.
+        return "RemoteProtocolError: the answer is not HTTP/1.1"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def event_payload(event: Event) -> bytes:
@@ -234,46 +261,57 @@ def _abandon(session: Session, endpoint_id: str, *, now: int) -> int:
 # --- send ----------------------------------------------------------------------------------
 
 
-_client: httpx.Client | None = None
+_clients: dict[bool, httpx.Client] = {}
 _client_lock = threading.Lock()
 
 
-def _shared_client() -> httpx.Client:
-    """One client per worker process: its connection pool and TLS context are reused across
-    deliveries (building an SSL context per request cost more than the request itself)."""
-    global _client
+def _shared_client(*, allow_private: bool) -> httpx.Client:
+    """One client per worker process (and policy): its connection pool and TLS context are reused
+    across deliveries (building an SSL context per request cost more than the request itself)."""
     with _client_lock:
-        if _client is None:
-            _client = httpx.Client(
+        client = _clients.get(allow_private)
+        if client is None:
+            limits = httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH)
+            client = httpx.Client(
                 timeout=httpx.Timeout(TIMEOUT_SECONDS),
                 follow_redirects=False,
-                limits=httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH),
+                limits=limits,
+                transport=None if allow_private else PublicOnlyTransport(limits=limits),
             )
-        return _client
+            _clients[allow_private] = client
+        return client
 
 
-def send(url: str, *, payload: bytes, headers: dict[str, str], started_at: int) -> SendResult:
-    """POST `payload`; any answer or failure becomes a result, never an exception."""
+def send(
+    url: str, *, payload: bytes, headers: dict[str, str], started_at: int, allow_private: bool
+) -> SendResult:
+    """POST `payload`; any answer or failure becomes a result, never an exception.
+
+    Unless `allow_private`, only to public addresses (a refusal is a failure like any other).
+    """
     began = time.monotonic()
     status_code: int | None = None
     error: str | None = None
-    excerpt: str | None = None
     try:
-        with _shared_client().stream("POST", url, content=payload, headers=headers) as response:
+        client = _shared_client(allow_private=allow_private)
+        with client.stream("POST", url, content=payload, headers=headers) as response:
             status_code = response.status_code
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) >= EXCERPT_CHARS * 4 or time.monotonic() - began > TIMEOUT_SECONDS:
+            drained = 0
+            for chunk in response.iter_raw():
+                drained += len(chunk)
+                if drained >= DRAIN_BYTES or time.monotonic() - began > TIMEOUT_SECONDS:
                     break
-            excerpt = body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
     except httpx.TimeoutException:
         error = "timeout"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = failure_reason(exc)
     duration_ms = int((time.monotonic() - began) * 1000)
     return SendResult(
-        started_at=started_at, duration_ms=duration_ms, status_code=status_code, error=error, excerpt=excerpt
+        started_at=started_at,
+        duration_ms=duration_ms,
+        status_code=status_code,
+        error=error,
+        status_line=None if status_code is None else status_line(status_code),
     )
 
 
@@ -320,7 +358,7 @@ def record_attempt(
         status_code=result.status_code,
         error=result.error,
         duration_ms=result.duration_ms,
-        response_excerpt=result.excerpt,
+        response_excerpt=result.status_line,
         next_attempt_at=retry_at,
     )
     session.add(attempt)
@@ -376,7 +414,13 @@ def _send(runtime: Runtime, claimed: ClaimedDelivery) -> tuple[ClaimedDelivery, 
         payload=claimed.payload,
         timestamp=started_at,
     )
-    return claimed, send(claimed.url, payload=claimed.payload, headers=headers, started_at=started_at)
+    return claimed, send(
+        claimed.url,
+        payload=claimed.payload,
+        headers=headers,
+        started_at=started_at,
+        allow_private=runtime.settings.webhook_allow_private,
+    )
 
 
 def _record_batch(runtime: Runtime, results: list[tuple[ClaimedDelivery, SendResult]]) -> None:

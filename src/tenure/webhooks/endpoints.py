@@ -46,7 +46,13 @@ def create_webhook_endpoint(
     paths: ExpandDep,
 ) -> Response:
     box = SecretBox(runtime.settings.resolved_secret_key())
-    endpoint, secret = service.create_endpoint(session, params, box=box, now=runtime.clock.now())
+    endpoint, secret = service.create_endpoint(
+        session,
+        params,
+        box=box,
+        now=runtime.clock.now(),
+        allow_private=runtime.settings.webhook_allow_private,
+    )
     return json_response(expand(session, serialize_endpoint(endpoint, secret=secret), paths))
 
 
@@ -72,11 +78,14 @@ def retrieve_webhook_endpoint(session: SessionDep, endpoint_id: str, paths: Expa
 @router.post(BASE + "/{endpoint_id}")
 def update_webhook_endpoint(
     session: SessionDep,
+    runtime: RuntimeDep,
     endpoint_id: str,
     params: Annotated[WebhookEndpointUpdate, Depends(params_of(WebhookEndpointUpdate))],
     paths: ExpandDep,
 ) -> Response:
-    endpoint = service.update_endpoint(session, endpoint_id, params)
+    endpoint = service.update_endpoint(
+        session, endpoint_id, params, allow_private=runtime.settings.webhook_allow_private
+    )
     return json_response(expand(session, serialize_endpoint(endpoint), paths))
 
 

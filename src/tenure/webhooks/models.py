@@ -80,7 +80,9 @@ class WebhookAttempt(StripeObject, Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     duration_ms: Mapped[int] = mapped_column(Integer)
-    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    # The answer's status line ("HTTP 200 OK"), never its body: a URL pointing inside the network must
+    # not read anything back (the name is the API's, from when the body's start was kept).
+    response_excerpt: Mapped[str | None] = mapped_column(String(100))
     next_attempt_at: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("delivery_pk", "number", name="uq_webhook_attempts_delivery_number"),)

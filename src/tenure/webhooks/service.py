@@ -13,6 +13,7 @@ from tenure.events.models import Event
 from tenure.events.service import get_event, register_listener
 from tenure.events.types import matches
 from tenure.ids import new_id
+from tenure.webhooks.egress import check_url
 from tenure.webhooks.models import (
     DeliveryStatus,
     EndpointStatus,
@@ -47,9 +48,13 @@ def get_endpoint(
 
 
 def create_endpoint(
-    session: Session, params: WebhookEndpointCreate, *, box: SecretBox, now: int
+    session: Session, params: WebhookEndpointCreate, *, box: SecretBox, now: int, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:
-    """Create an endpoint; returns it with its secret, which is stored only encrypted."""
+    """Create an endpoint; returns it with its secret, which is stored only encrypted.
+
+    Its URL must point to a public address unless `allow_private` (delivery checks it again).
+    """
+    check_url(params.url, allow_private=allow_private)
     secret = new_secret()
     endpoint = WebhookEndpoint(
         id=new_id("we"),
@@ -68,8 +73,15 @@ def create_endpoint(
     return endpoint, secret
 
 
-def update_endpoint(session: Session, endpoint_id: str, params: WebhookEndpointUpdate) -> WebhookEndpoint:
-    """Change url, events, description, metadata or scheme; `disabled=false` also forgets past failures."""
+def update_endpoint(
+    session: Session, endpoint_id: str, params: WebhookEndpointUpdate, *, allow_private: bool
+) -> WebhookEndpoint:
+    """Change url, events, description, metadata or scheme; `disabled=false` also forgets past failures.
+
+    A new URL must point to a public address unless `allow_private`.
+    """
+    if params.url is not None:
+        check_url(params.url, allow_private=allow_private)  # may resolve a name: before taking the lock
     endpoint = get_endpoint(session, endpoint_id, for_update=True)
     given = params.model_fields_set
     if params.url is not None:
