@@ -53,3 +53,54 @@ def test_json_body() -> None:
 def test_bad_json_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidRequest):
         parse_body(body, "application/json")
+
+
+# Stripe answers an array whose indexes do not run 0, 1, 2… with "Invalid array": a sparse index is
+# neither compacted into `items[0]` nor allowed to build a huge list.
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ("items[99999999][price]=p", "items"),
+        ("items[1][price]=p", "items"),
+        ("items[0][price]=a&items[2][price]=c", "items"),
+        ("items[0][price]=a&items[00][quantity]=2", "items"),  # two spellings of one index
+        ("expand[3]=customer", "expand"),
+        ("items[0][tax_rates][1]=txr_1", "items[0][tax_rates]"),
+    ],
+)
+def test_array_indexes_must_run_from_zero_without_gaps(body: str, param: str) -> None:
+    with pytest.raises(InvalidRequest, match="Invalid array") as refused:
+        parse_form(body)
+    assert refused.value.param == param
+
+
+def test_contiguous_indexes_nested_in_any_order_are_arrays() -> None:
+    body = "items[1][tax_rates][1]=b&items[0][price]=p&items[1][tax_rates][0]=a&items[1][price]=q"
+    assert parse_form(body) == {
+        "items": [{"price": "p"}, {"price": "q", "tax_rates": ["a", "b"]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ("name=%ff%fe", "name"),
+        ("email=a%40example.com&metadata[note]=caf%E9", "metadata[note]"),  # Latin-1, not UTF-8
+        ("items[0][price]=%c3", "items[0][price]"),  # a truncated sequence
+    ],
+)
+def test_percent_encoded_invalid_utf8_is_refused_naming_the_param(body: str, param: str) -> None:
+    with pytest.raises(InvalidRequest, match="UTF-8") as refused:
+        parse_form(body)
+    assert refused.value.param == param
+
+
+def test_percent_encoded_invalid_utf8_in_a_name_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="UTF-8"):
+        parse_form("na%ffme=x")
+    with pytest.raises(InvalidRequest, match="UTF-8"):
+        parse_body(b"metadata[%ff]=x", "application/x-www-form-urlencoded")
+
+
+def test_valid_utf8_still_decodes() -> None:
+    assert parse_form("name=%E6%97%A5%E6%9C%AC&city=Z%C3%BCrich") == {"name": "日本", "city": "Zürich"}

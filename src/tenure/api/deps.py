@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest
-from tenure.api.forms import parse_body, parse_form, reject_nul
+from tenure.api.forms import request_params as request_params  # re-exported: endpoints import it from here
 from tenure.api.params import validate
 from tenure.api.route import request_session
 from tenure.keys.models import ApiKey
@@ -20,21 +20,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # The model behind each `params_of` dependency, so that `/openapi.json` documents exactly it.
 _PARAMS_MODELS: dict[Callable[..., Any], type[BaseModel]] = {}
-
-
-async def request_params(request: Request) -> dict[str, Any]:
-    """All parameters of the request: the query string, and for POST the form or JSON body."""
-    cached: dict[str, Any] | None = getattr(request.state, "params", None)
-    if cached is not None:
-        return cached
-    data = parse_form(request.url.query)
-    if request.method == "POST":
-        body = await request.body()
-        if body:
-            data.update(parse_body(body, request.headers.get("content-type", "")))
-    reject_nul(data)
-    request.state.params = data
-    return data
 
 
 def params_of(model: type[ModelT]) -> Callable[[Request], Coroutine[Any, Any, ModelT]]:

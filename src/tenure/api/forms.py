@@ -7,6 +7,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
+
 from tenure.api.errors import InvalidRequest
 
 _TOKEN = re.compile(r"\[([^\[\]]*)\]")
@@ -14,6 +16,10 @@ _TOKEN = re.compile(r"\[([^\[\]]*)\]")
 # short enough for `int()` (which refuses more than 4300 digits).
 _INDEX = re.compile(r"[0-9]{1,9}")
 _MAX_DEPTH = 8
+# Text PostgreSQL cannot store and UTF-8 cannot encode: NUL, and the lone surrogates that stand for
+# undecodable bytes (`%ff` in a form, decoded with `surrogateescape`) or come from JSON's `\ud800`.
+_NUL = "\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _split_key(key: str) -> list[str]:
@@ -63,15 +69,20 @@ class _ListBuilder(list[Any]):
     """Marks lists built from `key[]` so that `key[0]` style indexes stay dicts until finished."""
 
 
-def _finish(value: Any) -> Any:
+def _finish(value: Any, name: str) -> Any:
     if isinstance(value, _ListBuilder):
-        return [_finish(v) for v in value]
+        return [_finish(v, f"{name}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        finished = {k: _finish(v) for k, v in value.items()}
-        # `items[0][price]`, `items[1][price]` arrive as a dict keyed by index: make it a list.
-        if finished and all(_INDEX.fullmatch(k) for k in finished):
-            return [finished[k] for k in sorted(finished, key=int)]
-        return finished
+        # `items[0][price]`, `items[1][price]` arrive as a dict keyed by index: make it a list. As on
+        # Stripe, the indexes must be 0, 1, 2… (in any order): a gap would otherwise be closed up
+        # silently, `items[1]` becoming `items[0]`.
+        if value and all(_INDEX.fullmatch(k) for k in value):
+            if sorted(int(k) for k in value) != list(range(len(value))):
+                raise InvalidRequest(
+                    f"Invalid array: the indexes of {name} must run from 0 without gaps.", param=name
+                )
+            return [_finish(value[k], f"{name}[{int(k)}]") for k in sorted(value, key=int)]
+        return {k: _finish(v, f"{name}[{k}]") for k, v in value.items()}
     return value
 
 
@@ -79,16 +90,24 @@ def parse_form(body: str) -> dict[str, Any]:
     """Parse a form-encoded body or query string in bracket notation."""
     result: dict[str, Any] = {}
     try:
-        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=False, max_num_fields=5000)
+        # `surrogateescape`: percent-encoded bytes that are not UTF-8 (`%ff`) are kept as lone
+        # surrogates and refused below, naming the parameter, instead of becoming U+FFFD silently.
+        pairs = parse_qsl(
+            body, keep_blank_values=True, strict_parsing=False, max_num_fields=5000, errors="surrogateescape"
+        )
     except ValueError as exc:
         raise InvalidRequest("The request body could not be parsed.") from exc
     for key, value in pairs:
+        if _SURROGATE.search(key):
+            raise InvalidRequest("Invalid parameter name: not valid UTF-8.", param=_printable(key))
+        if _SURROGATE.search(value):
+            raise InvalidRequest(f"Invalid string: {key} is not valid UTF-8.", param=key)
         parts = _split_key(key)
         if len(parts) > _MAX_DEPTH:
             raise InvalidRequest(f"Parameter nested too deeply: {key}", param=key)
         _assign(result, parts, value, key)
     # Only nested values become lists: top-level names like `0` stay names (and are then unknown).
-    return {key: _finish(value) for key, value in result.items()}
+    return {key: _finish(value, key) for key, value in result.items()}
 
 
 def _json_depth(value: Any) -> int:
@@ -131,26 +150,60 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     return parse_form(text)
 
 
-def find_nul(value: Any, name: str) -> str | None:
+def _printable(name: str) -> str:
+    return _SURROGATE.sub("\ufffd", name)
+
+
+def _refusal(text: str, param: str) -> InvalidRequest | None:
+    if _NUL in text:
+        return InvalidRequest("Invalid string: NUL bytes (\\u0000) are not allowed.", param=_printable(param))
+    if _SURROGATE.search(text):
+        return InvalidRequest(
+            f"Invalid string: {_printable(param)} is not valid UTF-8.", param=_printable(param)
+        )
+    return None
+
+
+def find_unstorable(value: Any, name: str) -> InvalidRequest | None:
+    """The refusal for the first name or string that cannot be stored as text, naming its parameter."""
     if isinstance(value, str):
-        return name if "\x00" in value else None
+        return _refusal(value, name)
     children: list[tuple[str, Any]] = []
     if isinstance(value, dict):
         children = [(f"{name}[{key}]" if name else str(key), item) for key, item in value.items()]
         for child_name, _item in children:
-            if "\x00" in child_name:  # a NUL in the key itself
-                return child_name
+            refused = _refusal(child_name, child_name)  # in the key itself
+            if refused is not None:
+                return refused
     elif isinstance(value, list):
         children = [(f"{name}[{index}]", item) for index, item in enumerate(value)]
     for child_name, item in children:
-        found = find_nul(item, child_name)
-        if found is not None:
-            return found
+        refused = find_unstorable(item, child_name)
+        if refused is not None:
+            return refused
     return None
 
 
-def reject_nul(data: dict[str, Any]) -> None:
-    """PostgreSQL cannot store NUL in text: refuse it with a 400 naming the parameter, never a 500."""
-    param = find_nul(data, "")
-    if param is not None:
-        raise InvalidRequest("Invalid string: NUL bytes (\\u0000) are not allowed.", param=param)
+def reject_unstorable(data: dict[str, Any]) -> None:
+    """PostgreSQL cannot store NUL or invalid UTF-8 in text: a 400 naming the parameter, never a 500."""
+    refused = find_unstorable(data, "")
+    if refused is not None:
+        raise refused
+
+
+async def request_params(request: Request) -> dict[str, Any]:
+    """All parameters of the request, parsed once: the query string, and for POST the form or JSON body.
+
+    The query string and the body are one namespace, as on Stripe (a body parameter wins).
+    """
+    cached: dict[str, Any] | None = getattr(request.state, "params", None)
+    if cached is not None:
+        return cached
+    data = parse_form(request.url.query)
+    if request.method == "POST":
+        body = await request.body()
+        if body:
+            data.update(parse_body(body, request.headers.get("content-type", "")))
+    reject_unstorable(data)
+    request.state.params = data
+    return data

@@ -13,9 +13,11 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from tenure.api import idempotency
 from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, NotFound, TenureError
+from tenure.api.forms import request_params
 from tenure.api.responses import error_response, json_response
 from tenure.audit.api import audited, record_api_request
 from tenure.keys.models import ApiKey
@@ -90,6 +92,13 @@ class ApiRoute(APIRoute):
                 return await _run(request, endpoint_handler)
             except TenureError as exc:
                 return error_response(exc)
+            except ClientDisconnect:
+                # The client closed the connection before its body arrived (a timeout, a killed
+                # process): nothing ran, nothing was stored, and no one is left to read an answer.
+                log.info(
+                    "client disconnected before sending its body: %s %s", request.method, request.url.path
+                )
+                return error_response(InvalidRequest("The request body was not received in full."))
 
         return handler
 
@@ -120,18 +129,21 @@ async def _idempotent(
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
         )
-    body = await request.body()
-    print_ = idempotency.fingerprint(request.method, request.url.path, body)
+    # Parameters that do not parse are refused before anything is stored: as on Stripe, a result is
+    # saved only once the endpoint has begun, and the key stays free for the corrected request.
+    params = await request_params(request)
+    print_ = idempotency.fingerprint(request.method, request.url.path, params)
+    legacy_print = idempotency.legacy_fingerprint(request.method, request.url.path, await request.body())
     now = runtime.clock.now()
     not_before = now - runtime.settings.idempotency_ttl_seconds
 
     session = request_session(request)
     try:
         existing = await run_in_threadpool(
-            idempotency.find_record, session, api_key_id=key.id, key=idem_key, not_before=-(2**62)
+            idempotency.find_record, session, key=idem_key, not_before=-(2**62)
         )
         if existing is not None and existing.created >= not_before:
-            return _replay(runtime, existing, print_, idem_key)
+            return _replay(runtime, existing, (print_, legacy_print), idem_key)
         if existing is not None:  # expired: the key may be reused
             await run_in_threadpool(session.delete, existing)
         try:
@@ -159,11 +171,11 @@ async def _idempotent(
             # A concurrent request with the same key committed first: undo ours, replay theirs.
             await _rollback(request)
             winner = await run_in_threadpool(
-                idempotency.find_record, session, api_key_id=key.id, key=idem_key, not_before=not_before
+                idempotency.find_record, session, key=idem_key, not_before=not_before
             )
             if winner is None:
                 raise
-            return _replay(runtime, winner, print_, idem_key)
+            return _replay(runtime, winner, (print_,), idem_key)
         return response
     except BaseException:
         await _rollback(request)
@@ -172,8 +184,10 @@ async def _idempotent(
         await _close(request)
 
 
-def _replay(runtime: Runtime, record: idempotency.IdempotencyRecord, print_: str, idem_key: str) -> Response:
-    if record.fingerprint != print_:
+def _replay(
+    runtime: Runtime, record: idempotency.IdempotencyRecord, prints: tuple[str, ...], idem_key: str
+) -> Response:
+    if record.fingerprint not in prints:
         raise IdempotencyError(
             "Keys for idempotent requests can only be used with the same parameters they were first used "
             f"with. Try using a key other than '{idem_key}' if you meant to execute a different request."
