@@ -12,13 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tenure import __version__, features
 from tenure.api import openapi
 from tenure.api import reference as api_reference
 from tenure.api.errors import InvalidRequest, NotFound, ServerError, TenureError
 from tenure.api.params import param_name
-from tenure.api.responses import error_response, json_response
+from tenure.api.responses import client_disconnected, error_response, json_response
 from tenure.checkout.pages import CheckoutPageError
 from tenure.checkout.pages import error_page as checkout_error_page
 from tenure.ids import random_token
@@ -114,6 +115,10 @@ def _install_handlers(app: FastAPI) -> None:
             error = InvalidRequest(f"Unrecognized request URL ({request.method}: {request.url.path}).")
             return json_response(error.to_dict(), status_code=405)
         return json_response(InvalidRequest(str(exc.detail)).to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        return client_disconnected(request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -28,11 +28,13 @@ def server_logs(live_server: str, caplog: pytest.LogCaptureFixture) -> Iterator[
         uvicorn_logger.removeHandler(caplog.handler)
 
 
-def _send_and_hang_up(live_server: str, secret_key: str, *, body: bytes, extra_headers: str) -> None:
+def _send_and_hang_up(
+    live_server: str, secret_key: str, *, body: bytes, extra_headers: str, path: str = "/v1/customers"
+) -> None:
     address = urlsplit(live_server)
     assert address.hostname is not None and address.port is not None
     head = (
-        "POST /v1/customers HTTP/1.1\r\n"
+        f"POST {path} HTTP/1.1\r\n"
         f"Host: {address.netloc}\r\n"
         f"Authorization: Bearer {secret_key}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\n"
@@ -74,3 +76,22 @@ def test_a_body_that_never_arrives_is_one_line_not_a_traceback(
     with runtime.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
         assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+@pytest.mark.parametrize("path", ["/dashboard/login", "/portal/login/bpc_missing"])
+def test_pages_log_a_disconnect_as_one_line_too(
+    live_server: str, secret_key: str, server_logs: pytest.LogCaptureFixture, path: str
+) -> None:
+    _send_and_hang_up(live_server, secret_key, body=b"email=a%40b", extra_headers="", path=path)
+
+    deadline = time.monotonic() + 5
+    while not [r for r in server_logs.records if "disconnect" in r.getMessage()]:
+        assert time.monotonic() < deadline, [r.getMessage() for r in server_logs.records]
+        time.sleep(0.05)
+    time.sleep(0.3)
+    records = server_logs.records
+    assert [r.getMessage() for r in records if "disconnect" in r.getMessage()] == [
+        f"client disconnected before sending its body: POST {path}"
+    ]
+    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+    assert "Traceback" not in server_logs.text

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from tenure.api import idempotency
 from tenure.api.errors import AuthenticationFailed, IdempotencyError, InvalidRequest, NotFound, TenureError
 from tenure.api.forms import request_params
-from tenure.api.responses import error_response, json_response
+from tenure.api.responses import client_disconnected, error_response, json_response
 from tenure.audit.api import audited, record_api_request
 from tenure.keys.models import ApiKey
 from tenure.keys.service import find_active_key
@@ -93,12 +93,7 @@ class ApiRoute(APIRoute):
             except TenureError as exc:
                 return error_response(exc)
             except ClientDisconnect:
-                # The client closed the connection before its body arrived (a timeout, a killed
-                # process): nothing ran, nothing was stored, and no one is left to read an answer.
-                log.info(
-                    "client disconnected before sending its body: %s %s", request.method, request.url.path
-                )
-                return error_response(InvalidRequest("The request body was not received in full."))
+                return client_disconnected(request)
 
         return handler
 

@@ -16,8 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tenure.api.errors import TenureError
+from tenure.api.responses import client_disconnected
 from tenure.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ def render_error(request: Request, exc: Exception) -> Response:
         return error_page(request, exc.status_code, kind, exc.message)
     if isinstance(exc, RequestValidationError):
         return error_page(request, 400, "invalid")
+    if isinstance(exc, ClientDisconnect):
+        return client_disconnected(request)
     if isinstance(exc, StarletteHTTPException):
         return error_page(request, exc.status_code, "not_found" if exc.status_code == 404 else "invalid")
     log.exception("unhandled dashboard error", exc_info=exc)
