@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     rate_limit_api: float = Field(default=100.0, ge=0)
     rate_limit_api_burst: int = Field(default=200, ge=1)
     rate_limit_signin: int = Field(default=30, ge=0)
+    # The SQL console (docs/insights.md): a query's time limit, the most one value and a whole result
+    # may hold, and how many queries a server process runs at once (a few more wait their turn; beyond
+    # that the console answers "busy").
+    sql_console_timeout_seconds: float = Field(default=10.0, gt=0)
+    sql_console_max_value_bytes: int = Field(default=256 * 1024, ge=1024)
+    sql_console_max_result_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    sql_console_workers: int = Field(default=2, ge=1)
+    sql_console_queue: int = Field(default=4, ge=0)
 
     @field_validator("webhook_retry_schedule", "dunning_retry_days", mode="before")
     @classmethod

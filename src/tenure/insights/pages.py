@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from tenure.api.errors import InvalidRequest
+from tenure.api.errors import TenureError
 from tenure.dashboard.errors import DashboardRoute
 from tenure.dashboard.rendering import page
 from tenure.dashboard.visit import Form, Reader, StaffVisit
@@ -17,7 +17,7 @@ from tenure.insights import charts
 from tenure.insights.comments import CommentFilter, comments
 from tenure.insights.currency import Converter, parse_rates
 from tenure.insights.metrics import cancellations_report
-from tenure.insights.sql_console import run_query
+from tenure.insights.sql_console import ConsoleLimits, run_query
 from tenure.insights.templates import templates_for
 from tenure.insights.winback import period_reactivations
 from tenure.prices.models import Price
@@ -242,7 +242,13 @@ def sql_page(request: Request, visit: Reader) -> Response:
         request,
         visit,
         "dashboard/sql.html",
-        {"templates": templates, "query": query, "result": None, "error": None},
+        {
+            "templates": templates,
+            "query": query,
+            "result": None,
+            "error": None,
+            "limits": ConsoleLimits.of(visit.runtime.settings),
+        },
         section="sql",
     )
 
@@ -251,11 +257,11 @@ def sql_page(request: Request, visit: Reader) -> Response:
 def sql_run(request: Request, visit: Reader, form: Form) -> Response:
     visit.check_csrf(form)
     query = form.get("query")
-    result, error = None, None
+    result, error, status = None, None, 200
     try:
         result = run_query(visit.runtime, query)
-    except InvalidRequest as exc:
-        error = exc.message
+    except TenureError as exc:  # refused, too large, timed out, or the console is busy (429)
+        error, status = exc.message, exc.status_code
     if form.get("format") == "csv" and result is not None:
         return csv_response([result.columns, *result.rows], "query")
     return page(
@@ -267,7 +273,8 @@ def sql_run(request: Request, visit: Reader, form: Form) -> Response:
             "query": query,
             "result": result,
             "error": error,
+            "limits": ConsoleLimits.of(visit.runtime.settings),
         },
         section="sql",
-        status_code=400 if error else 200,
+        status_code=status,
     )

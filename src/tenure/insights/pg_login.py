@@ -5,13 +5,15 @@ can hand the role back (`set_config('role', 'none', true)`) and read anything th
 can. A session that *logs in* as `tenure_insights` has nothing to go back to. The role gets a
 password derived from the server's secret key the first time the console runs; that needs the
 application's database user to be allowed to alter the role (CREATEROLE, or a superuser), as the
-migration that created it does.
+migration that created it does. The role's temporary files are capped at the same time, where the
+database allows it (see TEMP_FILE_LIMIT).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 
 from sqlalchemy import Engine, create_engine, text
@@ -23,7 +25,12 @@ from tenure.api.errors import InvalidRequest
 from tenure.runtime import Runtime
 
 ROLE = "tenure_insights"
+# Temporary files one console query may write (sorts and hashes past work_mem). Only a superuser, or
+# on PostgreSQL 15+ a user granted SET on the parameter, may set it, even for another role; without
+# that a console query's temporary files are bounded by its time limit only.
+TEMP_FILE_LIMIT = "256MB"
 _prepared: set[str] = set()
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
@@ -48,6 +55,17 @@ def console_engine(runtime: Runtime) -> Engine:
                 with runtime.engine.begin() as connection:
                     # A hex digest: nothing to escape. ALTER ROLE takes no bind parameters.
                     connection.execute(text(f"ALTER ROLE {ROLE} LOGIN PASSWORD '{password}'"))
+                    try:
+                        with connection.begin_nested():
+                            connection.execute(
+                                text(f"ALTER ROLE {ROLE} SET temp_file_limit = '{TEMP_FILE_LIMIT}'")
+                            )
+                    except DBAPIError:
+                        log.warning(
+                            "SQL console: cannot cap the %s role's temporary files (temp_file_limit needs a "
+                            "superuser, or GRANT SET ON PARAMETER temp_file_limit)",
+                            ROLE,
+                        )
             except DBAPIError:
                 raise ConsoleUnavailable(
                     f"The SQL console needs its own database login: let the application's database user "
