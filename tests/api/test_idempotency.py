@@ -207,7 +207,7 @@ def test_a_body_that_does_not_parse_is_refused_and_not_stored(client: TestClient
 
 
 def test_a_record_stored_before_the_upgrade_still_replays(client: TestClient, runtime: Runtime) -> None:
-    """Records made before migration 0019 hold the raw-body fingerprint: retries across the upgrade replay."""
+    """Records made before migration 0017 hold the raw-body fingerprint: retries across the upgrade replay."""
     body = "name=Ann&email=ann%40example.com"
     stored = '{"id":"cus_storedbeforeupgrade","object":"customer"}'
     with runtime.sessionmaker() as session:
@@ -251,7 +251,7 @@ def empty_database_url(
     admin.dispose()
 
 
-REVISION = "0019"
+REVISION = "0017"
 
 
 def test_the_migration_keeps_the_newest_record_of_a_key_used_with_several_api_keys(

@@ -1,4 +1,4 @@
-"""Migration 0018 keeps only the status line of the answers stored before it (SQLite and PostgreSQL)."""
+"""Migration 0016 keeps only the status line of the answers stored before it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server: str = request.getfixturevalue("postgres_server_url")
     plain = server.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS tenure_migration_0018")
-        connection.execute("CREATE DATABASE tenure_migration_0018")
-    yield f"{server.rpartition('/')[0]}/tenure_migration_0018"
+        connection.execute("DROP DATABASE IF EXISTS tenure_migration_0016")
+        connection.execute("CREATE DATABASE tenure_migration_0016")
+    yield f"{server.rpartition('/')[0]}/tenure_migration_0016"
     with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS tenure_migration_0018 WITH (FORCE)")
+        connection.execute("DROP DATABASE IF EXISTS tenure_migration_0016 WITH (FORCE)")
 
 
 def test_stored_answers_become_status_lines(empty_url: str) -> None:
-    before = ScriptDirectory.from_config(alembic_config(empty_url)).get_revision("0018").down_revision
+    before = ScriptDirectory.from_config(alembic_config(empty_url)).get_revision("0016").down_revision
     assert isinstance(before, str)
     upgrade(empty_url, before)
     engine = create_engine(empty_url)

@@ -50,9 +50,9 @@ def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
 
 
 def legacy_fingerprint(method: str, path: str, body: bytes) -> str:
-    """The raw-body fingerprint of records stored before migration 0019, so their retries still replay.
+    """The raw-body fingerprint of records stored before migration 0017, so their retries still replay.
 
-    Needed for one TTL (24 h) after upgrading past 0019; remove with the next migration.
+    Needed for one TTL (24 h) after upgrading past 0017; remove with the next migration.
     """
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), body):

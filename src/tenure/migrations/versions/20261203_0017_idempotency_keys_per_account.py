@@ -1,7 +1,7 @@
 """idempotency_keys_per_account: one idempotency record per key, whichever API key sent it
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 09:00:00.000000
 
 Keys were unique per API key, so a retry sent with a rolled key ran the request again. Where that
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

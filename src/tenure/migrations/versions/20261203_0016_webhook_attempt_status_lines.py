@@ -1,6 +1,6 @@
 """webhook_attempt_status_lines: keep only the status line of webhook answers
 
-Revision ID: 0018
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-03 10:00:00.000000
 
@@ -17,7 +17,7 @@ from http import HTTPStatus
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018"
+revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
