@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tenure.billing_context import BillingContext
@@ -205,6 +206,8 @@ def seed(settings: Settings) -> tuple[list[Planned], list[dict[str, object]]]:
     return plans, flow_plans
 
 
+# Seeding thousands of subscriptions through the services takes one to two minutes on two cores.
+@pytest.mark.timeout(600)
 def test_every_figure_matches_an_independent_computation(client: TestClient, settings: Settings) -> None:
     plans, flow_plans = seed(settings)
     settings.fx_rates = f"usd={USD_TO_EUR}"
