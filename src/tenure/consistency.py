@@ -30,8 +30,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tenure.events.models import Event
+from tenure.insights.categories import category_of
 from tenure.insights.currency import Converter
-from tenure.insights.metrics import UNSPECIFIED, cancellations_report
+from tenure.insights.metrics import cancellations_report
 from tenure.insights.models import CancellationRecord
 from tenure.jobs.models import Job
 from tenure.retention.models import CancellationFlow, FlowOutcome
@@ -277,7 +278,7 @@ def _report_totals(session: Session, canceled: list[Any]) -> list[Problem]:
     report = cancellations_report(
         session, start=start, end=end, interval="month", price=None, now=end, convert=Converter("eur", {})
     )
-    by_feedback = Counter((row.cancellation_details or {}).get("feedback") or UNSPECIFIED for row in canceled)
+    by_feedback = Counter(category_of(row.cancellation_details) for row in canceled)
     involuntary = sum(1 for row in canceled if (row.cancellation_details or {}).get("reason") in INVOLUNTARY)
     expected = {
         "total": len(canceled),

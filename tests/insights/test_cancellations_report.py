@@ -56,7 +56,16 @@ class Planned:
     canceled_at: int | None = None
     feedback: str | None = None
     involuntary: bool = False
+    reason: str = "cancellation_requested"
     started_at: int = 0
+
+
+def category(p: Planned) -> str:
+    """What the insights count a cancellation under (docs/insights.md): the customer's feedback if
+    they gave one, else the involuntary reason (payment failed / disputed), else `unspecified`."""
+    if p.feedback:
+        return p.feedback
+    return p.reason if p.involuntary else "unspecified"
 
 
 def to_eur(amount: int, currency: str) -> int:
@@ -125,8 +134,16 @@ def seed(settings: Settings) -> tuple[list[Planned], list[dict[str, object]]]:
             at = created + (index % 6) * 7 * DAY + 12 * 3600
             subscription = get_subscription(session, plan.subscription)
             if index % 5 == 0:
-                cancelling.cancel_now(session, subscription, now=at, reason=CancellationReason.PAYMENT_FAILED)
-                plan.involuntary = True
+                # Dunning gave up, or (one in four) a dispute; one in twenty-five also carries a
+                # customer's feedback (imported from elsewhere: Tenure's own dunning clears it).
+                reason = (
+                    CancellationReason.PAYMENT_DISPUTED
+                    if index % 20 == 5
+                    else CancellationReason.PAYMENT_FAILED
+                )
+                said = REASONS[index % 8] if index % 125 == 0 else None
+                cancelling.cancel_now(session, subscription, now=at, reason=reason, feedback=said)
+                plan.involuntary, plan.reason, plan.feedback = True, reason.value, said
             else:
                 plan.feedback = REASONS[index % 8]
                 if index % 3 == 1:
@@ -220,10 +237,14 @@ def test_every_figure_matches_an_independent_computation(client: TestClient, set
 
     assert report["object"] == "insights.cancellations"
     assert report["total"] == len(canceled)
-    by_reason: Counter[str] = Counter(p.feedback or "unspecified" for p in canceled)
+    by_reason: Counter[str] = Counter(category(p) for p in canceled)
     mrr_by_reason: dict[str, int] = defaultdict(int)
     for p in canceled:
-        mrr_by_reason[p.feedback or "unspecified"] += to_eur(p.mrr, p.currency)
+        mrr_by_reason[category(p)] += to_eur(p.mrr, p.currency)
+    # Involuntary churn is its own category, never "no reason given"; disputes apart from failures.
+    assert by_reason["payment_failed"] > 0 and by_reason["payment_disputed"] > 0
+    assert any(p.involuntary and p.feedback for p in canceled), "feedback wins over the reason"
+    assert "unspecified" not in by_reason
     got = {row["feedback"]: (row["count"], row["mrr_lost"], row["share"]) for row in report["by_feedback"]}
     assert got == {
         key: (count, mrr_by_reason[key], round(count / len(canceled), 4)) for key, count in by_reason.items()
@@ -235,8 +256,17 @@ def test_every_figure_matches_an_independent_computation(client: TestClient, set
     assert report["involuntary"] == sum(p.involuntary for p in canceled)
     assert report["voluntary"] == len(canceled) - report["involuntary"]
 
-    weeks: Counter[int] = Counter(T0 + ((p.canceled_at or 0) - T0) // (7 * DAY) * 7 * DAY for p in canceled)
+    def week(p: Planned) -> int:
+        return T0 + ((p.canceled_at or 0) - T0) // (7 * DAY) * 7 * DAY
+
+    weeks: Counter[int] = Counter(week(p) for p in canceled)
     assert {row["start"]: row["count"] for row in report["by_period"] if row["count"]} == dict(weeks)
+    per_week: dict[int, Counter[str]] = defaultdict(Counter)
+    for p in canceled:
+        per_week[week(p)][category(p)] += 1
+    assert {row["start"]: row["by_feedback"] for row in report["by_period"] if row["count"]} == {
+        start: dict(counts) for start, counts in per_week.items()
+    }
     assert [row["start"] for row in report["by_period"]] == [T0 + k * 7 * DAY for k in range(12)]
 
     per_price: Counter[str] = Counter(p.price for p in canceled)
@@ -291,6 +321,10 @@ def test_every_figure_matches_an_independent_computation(client: TestClient, set
     assert previous["previous"]["total"] == sum(
         1 for p in canceled if start <= (p.canceled_at or 0) < start + 3 * 7 * DAY
     )
+    before = Counter(category(p) for p in canceled if start <= (p.canceled_at or 0) < start + 3 * 7 * DAY)
+    assert {row["feedback"]: row["previous_count"] for row in previous["by_feedback"]} == {
+        row["feedback"]: before.get(row["feedback"], 0) for row in previous["by_feedback"]
+    }
 
     only_usd = [p for p in canceled if p.currency == "usd"]
     filtered = client.get(
@@ -309,6 +343,6 @@ def test_every_figure_matches_an_independent_computation(client: TestClient, set
     inside = [p for p in canceled if odd_start <= (p.canceled_at or 0) < odd_end]
     assert odd["total"] == len(inside)
     assert {row["feedback"]: row["count"] for row in odd["by_feedback"]} == dict(
-        Counter(p.feedback or "unspecified" for p in inside)
+        Counter(category(p) for p in inside)
     )
     assert odd["mrr_lost"] == sum(to_eur(p.mrr, p.currency) for p in inside)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,10 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from tenure.config import Settings
+from tenure.runtime import Runtime
+from tenure.subscriptions.cancel import cancel_now
+from tenure.subscriptions.common import get_subscription
+from tenure.subscriptions.models import CancellationReason
 from tests.dashboard.conftest import Business, page_csrf
 from tests.dashboard.test_browser import sign_in, staff_create
 from tests.portal_pages.conftest import shoot
@@ -70,6 +75,42 @@ def test_csv_exports(analyst: TestClient, churned: Business) -> None:
     assert reasons[1][:3] == ["too_expensive", "It’s too expensive", "2"]
     words = list(csv.reader(io.StringIO(analyst.get("/dashboard/insights.csv?section=comments").text)))
     assert sorted(row[-1] for row in words[1:]) == sorted([COMMENT, "Needs an API", "Moving in-house"])
+
+
+def test_involuntary_churn_is_its_own_reason(
+    analyst: TestClient, client: TestClient, churned: Business, runtime: Runtime
+) -> None:
+    """Canceled by dunning or a dispute: "Payment failed" / "Payment disputed", never "No reason given"
+    (nor `unspecified`) in the report, the page, the trend and the CSVs."""
+    reasons = [CancellationReason.PAYMENT_FAILED] * 2 + [CancellationReason.PAYMENT_DISPUTED]
+    unpaid = [churned.subscribe(churned.customer(email=f"unpaid{index}@example.com")) for index in range(3)]
+    with runtime.sessionmaker() as session:  # what dunning, or a dispute, does when it gives up
+        for subscription, reason in zip(unpaid, reasons, strict=True):
+            cancel_now(session, get_subscription(session, subscription), now=int(time.time()), reason=reason)
+        session.commit()
+    api = client.get("/v1/insights/cancellations").json()
+    assert {row["feedback"]: row["count"] for row in api["by_feedback"]} == {
+        "too_expensive": 2,
+        "missing_features": 1,
+        "other": 1,
+        "payment_failed": 2,
+        "payment_disputed": 1,
+    }
+    assert (api["voluntary"], api["involuntary"]) == (4, 3)
+    assert api["by_period"][-1]["by_feedback"]["payment_failed"] == 2
+    assert not any("unspecified" in period["by_feedback"] for period in api["by_period"])
+    html = analyst.get("/dashboard/insights").text
+    assert 'data-reason="payment_failed"' in html and 'data-reason="payment_disputed"' in html
+    assert "No reason given" not in html.split('id="table-reasons"')[1].split("</table>")[0]
+    reasons = list(csv.reader(io.StringIO(analyst.get("/dashboard/insights.csv?section=by_feedback").text)))
+    assert ["payment_failed", "Payment failed", "2"] in [row[:3] for row in reasons]
+    assert ["payment_disputed", "Payment disputed", "1"] in [row[:3] for row in reasons]
+    assert "unspecified" not in [row[0] for row in reasons]
+    trend = list(csv.reader(io.StringIO(analyst.get("/dashboard/insights.csv?section=by_period").text)))
+    columns = trend[0]
+    assert "payment_failed" in columns and "payment_disputed" in columns
+    assert sum(int(row[columns.index("payment_failed")]) for row in trend[1:]) == 2
+    assert sum(int(row[columns.index("unspecified")]) for row in trend[1:]) == 0
 
 
 def test_sql_console_page(analyst: TestClient, churned: Business) -> None:

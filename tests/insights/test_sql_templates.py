@@ -111,6 +111,9 @@ def check_reasons_by_month(client: TestClient, book: Runtime) -> None:
     }
     assert got == expected
     assert sum(got.values()) > 1_000
+    # The seeded payment failures and disputes are their own reasons, never "unspecified".
+    reasons = {reason for _, reason in got}
+    assert {"payment_failed", "payment_disputed"} <= reasons and "unspecified" not in reasons
 
 
 def check_mrr_lost_by_reason(client: TestClient, book: Runtime) -> None:
@@ -164,5 +167,7 @@ def check_win_back_candidates(client: TestClient, book: Runtime) -> None:
     assert sorted(got) == sorted(expected)
     emails = [row["email"] for row in rows]
     assert len(emails) == len(set(emails)), "each customer once"
+    reasons = {row["customer_reason"] for row in rows}
+    assert {"payment_failed", "payment_disputed"} <= reasons and "unspecified" not in reasons
     assert "extra1@example.com" not in emails and "extra3@example.com" not in emails
     assert "extra0@example.com" in emails

@@ -31,6 +31,9 @@ from tenure.notifications.delivery import send_due
 from tenure.notifications.models import EmailCampaign, MessageStatus, OutboxMessage
 from tenure.retention.reasons import LABELS, STANDARD_REASONS
 from tenure.runtime import Runtime
+from tenure.subscriptions.cancel import cancel_now
+from tenure.subscriptions.common import get_subscription
+from tenure.subscriptions.models import CancellationReason
 from tests.checkout.conftest import card_form, create_session
 from tests.checkout.conftest import csrf_of as checkout_csrf
 from tests.dashboard.conftest import ADMIN, ANALYST, as_data, changed, form_fields, sign_in
@@ -39,6 +42,9 @@ from tests.subscriptions.conftest import ok
 DAY = 86_400
 T0 = 1_772_409_600  # 2026-03-02 00:00 UTC: every subscription starts here
 NONE = "unspecified"
+# Canceled by Tenure itself: involuntary churn, its own categories (never NONE).
+FAILED, DISPUTED = "payment_failed", "payment_disputed"
+LABEL = {NONE: "No reason given", FAILED: "Payment failed", DISPUTED: "Payment disputed"}
 PAGE = "/dashboard/insights/winback"
 LANGUAGE_OF = {"en": "en", "fr": "fr", "de": "de", "id": "id", "fr-CA": "fr"}  # "es": not spoken
 
@@ -159,7 +165,7 @@ def expected_csv(rows: list[tuple[Person, Canceled]]) -> list[list[str]]:
     ]
     for person, canceled in rows:
         moment = datetime.fromtimestamp(canceled.canceled_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        label = "No reason given" if canceled.feedback == NONE else LABELS[canceled.feedback]["en"]
+        label = LABEL[canceled.feedback] if canceled.feedback in LABEL else LABELS[canceled.feedback]["en"]
         lines.append(
             [
                 person.id,
@@ -182,8 +188,8 @@ def expected_csv(rows: list[tuple[Person, Canceled]]) -> list[list[str]]:
 class World:
     """A generated business lived through the API; `people` is the test's own record of it."""
 
-    def __init__(self, client: TestClient, clock: FrozenClock) -> None:
-        self.client, self.clock = client, clock
+    def __init__(self, client: TestClient, clock: FrozenClock, runtime: Runtime) -> None:
+        self.client, self.clock, self.runtime = client, clock, runtime
         product = ok(client.post("/v1/products", data={"name": "Studio"}))["id"]
         self.monthly = self._price(product, 2000, "eur", "month", "Monthly", Decimal(2000))
         self.yearly = self._price(product, 25000, "eur", "year", "Yearly", Decimal(25000) / 12)
@@ -227,6 +233,13 @@ class World:
 
     def cancel(self, person: Person, subscription: str, plan: Plan, feedback: str, at: int) -> None:
         self.clock.set(at)
+        if feedback in (FAILED, DISPUTED):  # what dunning (or a dispute) does when it gives up
+            with self.runtime.sessionmaker() as session:
+                found = get_subscription(session, subscription)
+                cancel_now(session, found, now=at, reason=CancellationReason(feedback))
+                session.commit()
+            person.cancellations.append(Canceled(subscription, at, feedback, plan))
+            return
         params = {} if feedback == NONE else {"cancellation_details[feedback]": feedback}
         canceled = ok(self.client.delete(f"/v1/subscriptions/{subscription}", params=params))
         assert canceled["canceled_at"] == at
@@ -246,8 +259,8 @@ class Cast:
     late_unused: Person  # day 23, unused
 
 
-def build(client: TestClient, clock: FrozenClock) -> tuple[World, Cast]:
-    world = World(client, clock)
+def build(client: TestClient, clock: FrozenClock, runtime: Runtime) -> tuple[World, Cast]:
+    world = World(client, clock, runtime)
     rng = random.Random(20260302)
     plans = [world.monthly, world.yearly, world.dollars]
     languages = [["en"], ["fr"], ["de"], ["id"], ["fr-CA"], [], ["es", "de"]]
@@ -279,6 +292,9 @@ def build(client: TestClient, clock: FrozenClock) -> tuple[World, Cast]:
     twice = world.person(90, ["de"])
     canceling(twice, world.monthly, "too_complex", T0 + 2 * DAY + 600)
     canceling(twice, world.yearly, "unused", T0 + 10 * DAY + 600)
+    # Canceled by Tenure: a failed payment (USD, French) and a dispute (German).
+    canceling(world.person(95, ["fr"]), world.dollars, FAILED, T0 + 7 * DAY + 1200)
+    canceling(world.person(96, ["de"]), world.monthly, DISPUTED, T0 + 12 * DAY + 1200)
     # Came back through the API: current again, so in no segment.
     returned = world.person(91, ["fr"])
     canceling(returned, world.monthly, "too_expensive", T0 + 3 * DAY + 900)
@@ -323,7 +339,7 @@ def page_figure(html: str, figure_id: str) -> int:
 def test_segment_count_rows_and_csv_match_an_independent_computation(
     client: TestClient, clock: FrozenClock, app: FastAPI, runtime: Runtime, staff: None
 ) -> None:
-    world, cast = build(client, clock)
+    world, cast = build(client, clock, runtime)
     everything = Segment(T0, T0 + 28 * DAY)
     segments = [
         everything,
@@ -338,12 +354,19 @@ def test_segment_count_rows_and_csv_match_an_independent_computation(
         # The first of two cancellations of the same customer, alone in its period.
         Segment(T0 + 2 * DAY, T0 + 3 * DAY, reasons=("too_complex",)),
         Segment(T0 + 26 * DAY, T0 + 28 * DAY, reasons=("low_quality",), plans=(world.dollars.price,)),
+        # Involuntary churn is its own reason: never among "No reason given".
+        Segment(T0, T0 + 28 * DAY, reasons=(NONE,)),
+        Segment(T0, T0 + 28 * DAY, reasons=(FAILED,)),
+        Segment(T0, T0 + 28 * DAY, reasons=(FAILED, DISPUTED, "unused")),
     ]
     expectations = [expected_rows(world.people, segment) for segment in segments]
     # The generated business exercises what it must: several segments, every exclusion.
     assert len(expectations[0]) >= 20 and 0 < len(expectations[3]) < len(expectations[0])
     assert any(person.id == cast.unsubscribed.id for person, _ in expectations[0])
     assert expectations[4] and expectations[4][0][1].feedback == "too_complex"
+    assert expectations[6] and {c.feedback for _, c in expectations[6]} == {NONE}
+    assert [c.feedback for _, c in expectations[7]] == [FAILED]
+    assert {c.feedback for _, c in expectations[8]} == {FAILED, DISPUTED, "unused"}
     assert {c.feedback for p, _ in expectations[0] for c in p.cancellations} >= {*STANDARD_REASONS, NONE} - {
         "low_quality"
     }
@@ -370,7 +393,11 @@ def test_segment_count_rows_and_csv_match_an_independent_computation(
             assert exported.headers["content-type"].startswith("text/csv")
             assert list(csv.reader(io.StringIO(exported.text))) == expected_csv(rows)
         # Analysts see no send form.
-        assert 'id="send-form"' not in analyst.get(PAGE, params=everything.query()).text
+        html = analyst.get(PAGE, params=everything.query()).text
+        assert 'id="send-form"' not in html
+        # Involuntary churn can be picked, and is labelled as such.
+        assert 'value="payment_failed"> Payment failed</label>' in html
+        assert 'value="payment_disputed"> Payment disputed</label>' in html
 
     # The API's campaigns use the very same segment definition.
     chosen = segments[3]
@@ -447,15 +474,13 @@ def by_reason_text(counts: Counter[str]) -> str:
     if not counts:
         return "—"
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return " · ".join(
-        f"{'No reason given' if code == NONE else LABELS[code]['en']}: {n}" for code, n in ordered
-    )
+    return " · ".join(f"{LABEL[code] if code in LABEL else LABELS[code]['en']}: {n}" for code, n in ordered)
 
 
 def test_campaigns_and_reactivations_credited_by_last_touch(
     client: TestClient, clock: FrozenClock, app: FastAPI, runtime: Runtime, staff: None
 ) -> None:
-    world, cast = build(client, clock)
+    world, cast = build(client, clock, runtime)
     sent: list[Sent] = []
     recipients: dict[str, list[Person]] = {}
 
@@ -625,7 +650,7 @@ def outbox_count(runtime: Runtime) -> tuple[int, int]:
 def test_the_send_form_refuses_bad_input_and_sends_once(
     client: TestClient, clock: FrozenClock, app: FastAPI, runtime: Runtime, staff: None
 ) -> None:
-    world, _cast = build(client, clock)
+    world, _cast = build(client, clock, runtime)
     everything = Segment(T0, T0 + 28 * DAY)
     expected = expected_rows(world.people, everything)
     coupon = ok(client.post("/v1/coupons", data={"percent_off": 20}))["id"]

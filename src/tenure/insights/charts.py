@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenure.retention.reasons import STANDARD_REASONS
+from tenure.insights.categories import CATEGORIES
 
 # One colour per reason, distinguishable in print and for most colour-blind readers.
 PALETTE: dict[str, str] = {
@@ -20,6 +20,8 @@ PALETTE: dict[str, str] = {
     "too_complex": "#1098ad",
     "low_quality": "#f76707",
     "other": "#868e96",
+    "payment_failed": "#343a40",
+    "payment_disputed": "#c2255c",
     "unspecified": "#ced4da",
 }
 WIDTH, HEIGHT, GUTTER = 720, 220, 4
@@ -56,7 +58,7 @@ def stacked_periods(by_period: list[dict[str, Any]], label: Any) -> Chart:
     column = WIDTH / count
     rects: list[Rect] = []
     labels: list[tuple[float, str]] = []
-    order = [*STANDARD_REASONS, "unspecified"]
+    order = list(CATEGORIES)
     for index, row in enumerate(periods):
         x = index * column + GUTTER / 2
         y = float(HEIGHT)

@@ -11,17 +11,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from tenure.insights.categories import INVOLUNTARY, UNSPECIFIED, category
 from tenure.insights.currency import Converter
 from tenure.insights.daily import TENURE_BUCKETS, totals
 from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
-from tenure.subscriptions.models import CancellationReason, Subscription, SubscriptionItem
+from tenure.subscriptions.models import Subscription, SubscriptionItem
 
 DAY = 86_400
 WEEK = 7 * DAY
 FIRST_MONDAY = 4 * DAY  # 1970-01-05, a Monday
 SAVE_HORIZONS = (30, 60, 90)
-UNSPECIFIED = "unspecified"
-INVOLUNTARY = (CancellationReason.PAYMENT_FAILED, CancellationReason.PAYMENT_DISPUTED)
 
 
 def _month_start(timestamp: int) -> int:
@@ -49,10 +48,11 @@ def period_starts(start: int, end: int, interval: str) -> list[int]:
 def _by_feedback(
     rows: dict[tuple[Any, ...], tuple[int, int]], convert: Converter
 ) -> dict[str, tuple[int, int]]:
-    """Count and converted MRR per feedback, from totals keyed by (…, feedback, currency)."""
+    """Count and converted MRR per category (categories.py), from totals keyed by
+    (…, reason, feedback, currency)."""
     result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for (*_, feedback, currency), (count, mrr) in rows.items():
-        entry = result[feedback or UNSPECIFIED]
+    for (*_, reason, feedback, currency), (count, mrr) in rows.items():
+        entry = result[category(reason=reason, feedback=feedback)]
         entry[0] += count
         entry[1] += convert(mrr, currency)
     return {key: (value[0], value[1]) for key, value in result.items()}
@@ -164,13 +164,19 @@ def cancellations_report(
     """The `insights.cancellations` object for [start, end), compared with the period just before."""
     # Two passes over the period (the figures that need the day, and the others) and one over
     # the previous period: each pass is one GROUP BY over the daily rollup.
-    by_day = totals(session, start=start, end=end, price=price, by=("day", "feedback", "currency"))
+    by_day = totals(session, start=start, end=end, price=price, by=("day", "reason", "feedback", "currency"))
     by_kind = totals(
         session, start=start, end=end, price=price, by=("price_id", "tenure_bucket", "reason", "currency")
     )
     current = _by_feedback(by_day, convert)
     previous = _by_feedback(
-        totals(session, start=start - (end - start), end=start, price=price, by=("feedback", "currency")),
+        totals(
+            session,
+            start=start - (end - start),
+            end=start,
+            price=price,
+            by=("reason", "feedback", "currency"),
+        ),
         convert,
     )
     total = sum(count for count, _ in current.values())
@@ -189,8 +195,9 @@ def cancellations_report(
     ]
 
     buckets: dict[int, dict[str, int]] = {s: defaultdict(int) for s in period_starts(start, end, interval)}
-    for (day, feedback, _), (count, _) in by_day.items():
-        buckets.setdefault(_period_start(day, interval), defaultdict(int))[feedback or UNSPECIFIED] += count
+    for (day, reason, feedback, _), (count, _) in by_day.items():
+        bucket = buckets.setdefault(_period_start(day, interval), defaultdict(int))
+        bucket[category(reason=reason, feedback=feedback)] += count
     prices: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
     tenure_counts: dict[str, int] = defaultdict(int)
     involuntary = 0

@@ -13,7 +13,7 @@ from tenure.api.errors import TenureError
 from tenure.dashboard.errors import DashboardRoute
 from tenure.dashboard.rendering import page
 from tenure.dashboard.visit import Form, Reader, StaffVisit
-from tenure.insights import charts
+from tenure.insights import categories, charts
 from tenure.insights.comments import CommentFilter, comments
 from tenure.insights.currency import Converter, parse_rates
 from tenure.insights.metrics import cancellations_report
@@ -21,7 +21,7 @@ from tenure.insights.sql_console import ConsoleLimits, run_query
 from tenure.insights.templates import templates_for
 from tenure.insights.winback import period_reactivations
 from tenure.prices.models import Price
-from tenure.retention.reasons import LABELS, STANDARD_REASONS
+from tenure.retention.reasons import STANDARD_REASONS
 from tenure.web.csv_export import csv_response
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -38,9 +38,7 @@ SECTIONS = ("by_feedback", "by_period", "by_price", "by_tenure", "retention", "c
 
 
 def reason_label(code: str | None) -> str:
-    if not code or code == "unspecified":
-        return "No reason given"
-    return LABELS[code]["en"] if code in LABELS else code
+    return categories.label(code)
 
 
 def parse_day(text: str | None) -> int | None:
@@ -143,13 +141,15 @@ def insights(request: Request, visit: Reader) -> Response:
             ),
             "period_label": label,
             "reason_label": reason_label,
+            "category": categories.category,
             "tenure_labels": TENURE_LABELS,
             "palette": charts.PALETTE,
             "prices": prices,
             "price_names": price_names,
             "comments": comments(visit.db, filters),
             "filters": filters,
-            "reasons": [*STANDARD_REASONS, "unspecified"],
+            "reasons": list(categories.CATEGORIES),
+            "comment_reasons": list(STANDARD_REASONS),
             "query": request.url.query,
             "reactivations": period_reactivations(visit.db, start=chosen["start"], end=chosen["end"]),
         },
@@ -200,7 +200,7 @@ def insightscsv_response(request: Request, visit: Reader) -> Response:
             for r in report["by_feedback"]
         ]
     elif section == "by_period":
-        keys = [*STANDARD_REASONS, "unspecified"]
+        keys = list(categories.CATEGORIES)
         rows = [["period_start", "total", *keys]]
         rows += [
             [

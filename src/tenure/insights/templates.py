@@ -7,6 +7,18 @@ both SQLite and PostgreSQL resolve a bare name to the input column before the ou
 
 from __future__ import annotations
 
+from tenure.insights.categories import INVOLUNTARY, UNSPECIFIED
+
+# The insights' category of a cancellation (src/tenure/insights/categories.py): the customer's
+# feedback, else the involuntary reason, else `unspecified`.
+_INVOLUNTARY = ", ".join(f"'{code}'" for code in INVOLUNTARY)
+_CATEGORY = (
+    f"coalesce({{feedback}}, CASE WHEN {{reason}} IN ({_INVOLUNTARY}) THEN {{reason}} "
+    f"ELSE '{UNSPECIFIED}' END)"
+)
+_RECORD_CATEGORY = _CATEGORY.format(feedback="feedback", reason="reason")
+_SUBSCRIPTION_CATEGORY = _CATEGORY.format(feedback="s.cancellation_feedback", reason="s.cancellation_reason")
+
 _MONTH = {
     "sqlite": "strftime('%Y-%m', canceled_at, 'unixepoch')",
     "postgresql": "to_char(to_timestamp(canceled_at) AT TIME ZONE 'UTC', 'YYYY-MM')",
@@ -15,8 +27,8 @@ _MONTH = {
 TEMPLATES: dict[str, tuple[str, str]] = {
     "reasons_by_month": (
         "Reasons by month",
-        """SELECT {month} AS month,
-       coalesce(feedback, 'unspecified') AS customer_reason, count(*) AS cancellations
+        f"""SELECT {{month}} AS month,
+       {_RECORD_CATEGORY} AS customer_reason, count(*) AS cancellations
 FROM cancellations
 GROUP BY 1, 2
 ORDER BY month DESC, cancellations DESC, customer_reason""",
@@ -30,7 +42,7 @@ ORDER BY canceled_at DESC""",
     ),
     "mrr_lost_by_reason": (
         "MRR lost by reason",
-        """SELECT coalesce(feedback, 'unspecified') AS customer_reason, currency,
+        f"""SELECT {_RECORD_CATEGORY} AS customer_reason, currency,
        count(*) AS cancellations, sum(mrr) AS mrr_lost_minor
 FROM cancellations
 GROUP BY 1, 2
@@ -50,7 +62,7 @@ ORDER BY offer_type""",
     # no current one; customers who unsubscribed from marketing are left out here.
     "win_back_candidates": (
         "Win-back candidates",
-        """SELECT c.email, c.name, coalesce(s.cancellation_feedback, 'unspecified') AS customer_reason,
+        f"""SELECT c.email, c.name, {_SUBSCRIPTION_CATEGORY} AS customer_reason,
        s.canceled_at, x.mrr, s.currency
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer

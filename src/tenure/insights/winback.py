@@ -23,11 +23,12 @@ from tenure.checkout.models import CheckoutSession, CheckoutStatus
 from tenure.coupons.models import PromotionCode
 from tenure.coupons.service import find_active_code
 from tenure.customers.models import Customer
+from tenure.insights import categories
+from tenure.insights.categories import category_of
 from tenure.insights.models import CancellationRecord
 from tenure.notifications.campaigns import canceled_match, create_campaign, segment_query
 from tenure.notifications.models import EmailCampaign, Kind, MessageStatus, OutboxMessage
-from tenure.notifications.schemas import CAMPAIGN_LOCALES, NO_FEEDBACK, CampaignCreate, SegmentParams
-from tenure.retention.reasons import LABELS
+from tenure.notifications.schemas import CAMPAIGN_LOCALES, CampaignCreate, SegmentParams
 from tenure.subscriptions.models import Subscription
 from tenure.web.i18n import negotiate, translations
 
@@ -81,13 +82,12 @@ def segment_for(
 
 
 def feedback_code(details: dict[str, Any] | None) -> str:
-    return str((details or {}).get("feedback") or NO_FEEDBACK)
+    """The insights' category of a cancellation (feedback, else involuntary reason, else none)."""
+    return category_of(details)
 
 
 def reason_label(code: str) -> str:
-    if code == NO_FEEDBACK:
-        return "No reason given"
-    return LABELS[code]["en"] if code in LABELS else code
+    return categories.label(code)
 
 
 # --- the segment -----------------------------------------------------------------------------------

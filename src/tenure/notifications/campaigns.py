@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import InvalidRequest, ResourceMissing
 from tenure.coupons.models import PromotionCode, promotion_code_is_usable
 from tenure.customers.models import Customer
 from tenure.ids import new_id
+from tenure.insights.categories import matching as category_in
 from tenure.notifications.models import EmailCampaign, MessageStatus
 from tenure.notifications.outbox import queue_email
-from tenure.notifications.schemas import NO_FEEDBACK, CampaignCreate, SegmentParams
+from tenure.notifications.schemas import CampaignCreate, SegmentParams
 from tenure.subscriptions.models import Subscription, SubscriptionItem, SubscriptionStatus
 
 # Subscriptions that make a customer "current" (not a win-back target).
@@ -35,12 +36,14 @@ def canceled_match(segment: SegmentParams) -> list[ColumnElement[bool]]:
     if segment.canceled_before is not None:
         conditions.append(Subscription.canceled_at < segment.canceled_before)
     if segment.feedback:
-        feedback = Subscription.cancellation_details["feedback"].as_string()
-        codes = [str(f) for f in segment.feedback if f != NO_FEEDBACK]
-        either = [feedback.in_(codes)] if codes else []
-        if NO_FEEDBACK in segment.feedback:
-            either.append(feedback.is_(None))
-        conditions.append(or_(*either))
+        details = Subscription.cancellation_details
+        conditions.append(
+            category_in(
+                list(segment.feedback),
+                reason=details["reason"].as_string(),
+                feedback=details["feedback"].as_string(),
+            )
+        )
     if segment.prices:
         conditions.append(
             exists(

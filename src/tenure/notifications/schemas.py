@@ -8,9 +8,9 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tenure.api.lists import ListParams
 from tenure.api.params import Params, Timestamp
+from tenure.insights.categories import CATEGORIES, UNSPECIFIED
 from tenure.notifications.models import EmailCampaign, MessageStatus, OutboxMessage
 from tenure.portal.fields import HttpUrl
-from tenure.subscriptions.models import Feedback
 
 CAMPAIGN_LOCALES = ("en", "fr", "de", "id")
 
@@ -26,9 +26,10 @@ class CampaignList(ListParams):
     pass
 
 
-# In a segment's `feedback`: subscriptions canceled without a reason (as in the insights).
-NO_FEEDBACK = "unspecified"
-SEGMENT_FEEDBACK = (*(str(code) for code in Feedback), NO_FEEDBACK)
+# A segment's `feedback` holds the insights' categories (src/tenure/insights/categories.py): the
+# customer's feedback, `payment_failed`/`payment_disputed` (involuntary) or `unspecified` (none).
+NO_FEEDBACK = UNSPECIFIED
+SEGMENT_FEEDBACK = CATEGORIES
 
 
 def _segment_feedback(value: str) -> str:
@@ -39,9 +40,10 @@ def _segment_feedback(value: str) -> str:
 
 class SegmentParams(Params):
     """`canceled`: customers with a canceled subscription and none current (win-back), optionally by
-    `feedback` (`unspecified`: no reason given), `canceled_after`/`canceled_before` and `prices` (the
-    price of one of its items), all holding for the same canceled subscription; `active`: customers
-    with a current subscription; `all`; `customers`: the listed customers."""
+    `feedback` (a standard reason; `payment_failed`, `payment_disputed`: canceled by Tenure for an
+    unpaid invoice or a dispute; `unspecified`: no reason given), `canceled_after`/`canceled_before`
+    and `prices` (the price of one of its items), all holding for the same canceled subscription;
+    `active`: customers with a current subscription; `all`; `customers`: the listed customers."""
 
     type: Literal["canceled", "active", "all", "customers"]
     feedback: list[Annotated[str, AfterValidator(_segment_feedback)]] | None = Field(
