@@ -15,6 +15,7 @@ from typing import Any
 from babel import Locale
 from babel.numbers import format_percent
 
+from tenure.insights.categories import OTHER_LABELS, category
 from tenure.notifications.models import Kind
 from tenure.web.i18n import format_day, format_moment, format_money, translations
 
@@ -330,14 +331,11 @@ def endpoint_disabled(w: Writer, data: dict[str, Any]) -> Content:
 
 
 def _digest_reason(w: Writer, row: dict[str, Any], reason_label: Callable[[str], str]) -> str:
-    _ = w._
-    if row.get("feedback"):
-        return reason_label(str(row["feedback"]))
-    if row.get("reason") == "payment_failed":
-        return _("Payment failed")
-    if row.get("reason") == "payment_disputed":
-        return _("Payment disputed")
-    return _("No reason given")
+    """The row's insights category (`tenure.insights.categories`), labelled in the writer's language."""
+    code = category(reason=row.get("reason"), feedback=row.get("feedback"))
+    if code in OTHER_LABELS:
+        return w._(OTHER_LABELS[code])
+    return reason_label(code)
 
 
 def cancellation_digest(w: Writer, data: dict[str, Any], reason_label: Callable[[str], str]) -> Content:
