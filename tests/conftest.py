@@ -23,6 +23,7 @@ from tenure.db.migrate import upgrade
 from tenure.keys.service import create_key
 from tenure.models import Base
 from tenure.runtime import Runtime
+from tenure.testing.drain import DrainConsumers
 from tenure.testing.pgcluster import PgCluster, PostgresUnavailable
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -108,6 +109,16 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def app(runtime: Runtime) -> FastAPI:
+    """The app, with the event log's consumers caught up before and after each request, so that
+    tests read deliveries, insights rows and emails at once (the worker does this after commit)."""
+    application = create_app(runtime)
+    application.add_middleware(DrainConsumers, runtime=runtime)
+    return application
+
+
+@pytest.fixture
+def app_without_drain(runtime: Runtime) -> FastAPI:
+    """The app as `tenure serve` runs it: consumers follow only when a worker runs."""
     return create_app(runtime)
 
 

@@ -1,8 +1,9 @@
 """Consistency checks: what a crash, a database fault or a restore must never leave in a store.
 
-Every cancellation is one transaction that writes the subscription, its reason, the event that
-records both, the event's webhook deliveries and the insights row. These checks read a store and
-report any trace of a transaction that was only half applied:
+Every cancellation is one transaction that writes the subscription, its reason and the event that
+records both; the event's webhook deliveries, the insights row and the email follow after commit,
+each in one transaction with its consumer's checkpoint. These checks read a store and report any
+trace of a transaction that was only half applied:
 
 - a subscription whose cancellation fields disagree with each other (scheduled or ended without
   `canceled_at`, canceled without `cancellation_details.reason`), or whose state is not the one
@@ -12,11 +13,13 @@ report any trace of a transaction that was only half applied:
   canceled for one cancellation (exactly one flow owns a cancellation; the others are superseded);
 - an event whose `pending_webhooks` does not count its unsent deliveries, a delivery whose
   attempts are not numbered 1..n;
-- `cancellations` (what the insights aggregate) out of step with the subscriptions, and the
-  insights report's totals different from a recount over the subscriptions themselves.
+- a consumer of the event log failing on an event (it retries, then skips it and logs an error).
 
-With `settled=True` (a store whose worker has drained), undelivered webhooks and undone or failed
-jobs are problems too. `tenure check` runs them from the command line.
+With `settled=True` (a store whose worker has drained), derived state must have caught up too:
+every consumer has read every event; `cancellations` (what the insights aggregate) is in step with
+the subscriptions and the insights report's totals equal a recount over the subscriptions
+themselves; no webhook is undelivered and no job undone or failed. `tenure check` runs them from
+the command line.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from tenure.events.models import Event
+from tenure.events.models import ConsumerCheckpoint, Event
 from tenure.insights.categories import category_of
 from tenure.insights.currency import Converter
 from tenure.insights.metrics import cancellations_report
@@ -72,10 +75,31 @@ def check_store(session: Session, *, settled: bool = False, now: int | None = No
     problems: list[Problem] = []
     problems += _subscriptions(session)
     problems += _flows(session)
-    problems += _insights(session)
     problems += _outbox(session)
+    problems += _consumers(session, settled=settled)
     if settled:
+        problems += _insights(session)
         problems += _undelivered(session, now=now)
+    return problems
+
+
+def _consumers(session: Session, *, settled: bool) -> list[Problem]:
+    from tenure.consumers import lag  # the consumers' modules import much of Tenure
+
+    problems = [
+        Problem("consumers", name, f"failing on an event: {(error or '')[:300]}")
+        for name, error in session.execute(
+            select(ConsumerCheckpoint.name, ConsumerCheckpoint.last_error).where(
+                ConsumerCheckpoint.last_error.is_not(None)
+            )
+        )
+    ]
+    if settled:
+        problems += [
+            Problem("consumers", name, f"{behind} events not read yet")
+            for name, behind in lag(session).items()
+            if behind
+        ]
     return problems
 
 

@@ -1,5 +1,6 @@
 """Load every feature so its registrations happen: API routers, `expand[]` loaders, test-clock
-steps, event listeners, periodic tasks. The app and the stand-alone worker both call `load()`."""
+steps, periodic tasks. The app and the stand-alone worker both call `load()`. The event log's
+consumers are not registered: they are listed in `tenure.consumers`."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ def load() -> list[APIRouter]:
     from tenure.customers.endpoints import router as customers_router
     from tenure.dashboard.routes import routers as dashboard_routers
     from tenure.events.endpoints import router as events_router
-    from tenure.events.service import register_listener
-    from tenure.insights import rollup
     from tenure.insights.endpoints import router as insights_router
     from tenure.invoices.endpoints import router as invoices_router
     from tenure.jobs.worker import register_periodic
@@ -50,8 +49,6 @@ def load() -> list[APIRouter]:
     if not _loaded:
         register_periodic(run_billing)
         register_periodic(expire_checkout_sessions)
-        register_listener(hooks.retry_after_payment_method_change)
-        register_listener(rollup.maintain)
         notifications.register()
         if hooks.refuse_detaching_default_of_owing_customer not in payment_methods.DETACH_GUARDS:
             payment_methods.DETACH_GUARDS.append(hooks.refuse_detaching_default_of_owing_customer)

@@ -7,7 +7,7 @@ from tenure.coupons.models import Coupon, PromotionCode
 from tenure.customers.models import Customer
 from tenure.dashboard.models import SignInFailure, StaffAction, StaffSession
 from tenure.db.base import Base
-from tenure.events.models import Event
+from tenure.events.models import ConsumerCheckpoint, Event
 from tenure.insights.models import CancellationDay, CancellationRecord
 from tenure.invoices.models import Invoice, InvoiceLine
 from tenure.jobs.models import Job
@@ -32,6 +32,7 @@ __all__ = [
     "CancellationFlow",
     "CancellationRecord",
     "CheckoutSession",
+    "ConsumerCheckpoint",
     "Coupon",
     "Customer",
     "Discount",

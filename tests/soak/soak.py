@@ -30,10 +30,13 @@ from typing import Any
 import httpx
 from bench.stack import SECRET_KEY, Store
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tenure.config import Settings
 from tenure.consistency import Problem, check_store
 from tenure.events.models import Event
+from tenure.insights.models import CancellationRecord
+from tenure.notifications.models import Kind, OutboxMessage
 from tenure.runtime import Runtime
 from tenure.subscriptions.models import Subscription
 from tenure.webhooks.models import WebhookAttempt, WebhookDelivery
@@ -87,6 +90,10 @@ class Figures:
     attempts: int = 0
     webhook_requests: int = 0
     undelivered_events: int = 0
+    # Derived after commit by the event log's consumers: each exactly once per cause.
+    deliveries_not_one_per_event: int = 0
+    cancellation_rows_not_one: int = 0
+    cancellation_emails_not_one: int = 0
     problems: list[str] = field(default_factory=list)
     drain_seconds: float = 0.0
     chaos_seconds: float = 0.0
@@ -98,6 +105,9 @@ class Figures:
             and self.lost == 0
             and self.wrong_reason == 0
             and self.undelivered_events == 0
+            and self.deliveries_not_one_per_event == 0
+            and self.cancellation_rows_not_one == 0
+            and self.cancellation_emails_not_one == 0
             and self.hangs == 0
         )
 
@@ -430,6 +440,7 @@ def _verify(
                     select(Subscription.id, Subscription.canceled_at, Subscription.cancellation_details)
                 )
             }
+            _count_derived(session, figures, stored, after_event=after_event, log=log)
         figures.subscriptions_canceled = sum(1 for row in stored.values() if row.canceled_at is not None)
         for subscription, given in clients.acknowledged.items():
             row = stored[subscription]
@@ -450,6 +461,41 @@ def _verify(
             log(f"{store.kind}: problems by check: {dict(counts)}")
     finally:
         runtime.close()
+
+
+def _count_derived(
+    session: Session,
+    figures: Figures,
+    stored: dict[str, Any],
+    *,
+    after_event: int,
+    log: Callable[[str], None],
+) -> None:
+    """Webhook delivery, insights row and email: exactly one per event, cancellation, decision —
+    however often the worker died between an event's commit and its consumption."""
+    per_event = Counter(
+        session.scalars(
+            select(WebhookDelivery.event_id)
+            .join(Event, Event.id == WebhookDelivery.event_id)
+            .where(Event.pk > after_event, WebhookDelivery.manual.is_(False))
+        )
+    )
+    events = session.scalars(select(Event.id).where(Event.pk > after_event)).all()
+    figures.deliveries_not_one_per_event = sum(1 for event_id in events if per_event[event_id] != 1)
+    rows = Counter(session.scalars(select(CancellationRecord.subscription_id)))
+    emails = Counter(
+        session.scalars(select(OutboxMessage.cause_key).where(OutboxMessage.kind == Kind.CANCELLATION))
+    )
+    for subscription_id, row in stored.items():
+        if row.canceled_at is None:
+            continue
+        if rows[subscription_id] != 1:
+            figures.cancellation_rows_not_one += 1
+            log(f"CANCELLATIONS ROW x{rows[subscription_id]}: {subscription_id}")
+        cause = f"cancellation:{subscription_id}:{row.canceled_at}"
+        if emails[cause] != 1:
+            figures.cancellation_emails_not_one += 1
+            log(f"CANCELLATION EMAIL x{emails[cause]}: {subscription_id}")
 
 
 def summary_row(figures: Figures) -> dict[str, Any]:

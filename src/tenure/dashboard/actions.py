@@ -16,9 +16,9 @@ from tenure.billing_context import BillingContext
 from tenure.customers.models import Customer
 from tenure.dashboard.cancellations import OPERATOR_CANCEL
 from tenure.dashboard.models import StaffAction
+from tenure.events.service import origin
 from tenure.ids import new_id
 from tenure.insights.models import CancellationSource as InsightsSource
-from tenure.insights.rollup import mark_source
 from tenure.staff.models import StaffUser
 from tenure.subscriptions import service
 from tenure.subscriptions.cancel import ENDED
@@ -76,16 +76,19 @@ def cancel_subscription(
         raise MissingParameter("cancellation_details[feedback]")
     details = {"feedback": feedback, "comment": comment.strip() or None}
     subscription = get_subscription(session, subscription_id, for_update=True)
-    if mode == "immediately":
-        params = validate(SubscriptionCancel, {"cancellation_details": details, "prorate": prorate})
-        service.cancel(session, subscription_id, params, real_now=real_now)
-    else:
-        if subscription.cancel_at_period_end or subscription.cancel_at is not None:
-            raise InvalidRequest("This subscription is already scheduled to cancel.", param="mode")
-        update = validate(SubscriptionUpdate, {"cancel_at_period_end": True, "cancellation_details": details})
-        service.update(session, subscription_id, update, real_now=real_now, context=context)
+    # The insights' row for this cancellation says an operator made it.
+    with origin(session, source=InsightsSource.OPERATOR, locale=_decision_locale(session, subscription)):
+        if mode == "immediately":
+            params = validate(SubscriptionCancel, {"cancellation_details": details, "prorate": prorate})
+            service.cancel(session, subscription_id, params, real_now=real_now)
+        else:
+            if subscription.cancel_at_period_end or subscription.cancel_at is not None:
+                raise InvalidRequest("This subscription is already scheduled to cancel.", param="mode")
+            update = validate(
+                SubscriptionUpdate, {"cancel_at_period_end": True, "cancellation_details": details}
+            )
+            service.update(session, subscription_id, update, real_now=real_now, context=context)
     assert subscription.canceled_at is not None
-    _tell_insights(session, subscription)
     record_action(
         session,
         staff,
@@ -98,13 +101,11 @@ def cancel_subscription(
     return subscription
 
 
-def _tell_insights(session: Session, subscription: Subscription) -> None:
-    """The insights' `cancellations` row (written by the cancellation's event) says "operator" too."""
+def _decision_locale(session: Session, subscription: Subscription) -> str:
+    """The customer's language, else the dashboard's own (English): the language of the decision."""
     customer = session.scalar(select(Customer).where(Customer.id == subscription.customer_id))
     locales = list(customer.preferred_locales or []) if customer else []
-    # Without a customer language, the dashboard's own (English) is the language of the decision.
-    locale = str(locales[0]).split("-")[0] if locales else "en"
-    mark_source(session, subscription.id, source=InsightsSource.OPERATOR, flow_id=None, locale=locale)
+    return str(locales[0]).split("-")[0] if locales else "en"
 
 
 def undo_scheduled_cancel(

@@ -46,7 +46,7 @@ def seed_demo(
     Keys are stored hashed, so each run makes a fresh key and revokes the previous demo key.
     """
     say = progress or (lambda _message: None)
-    # The same listeners as a running Tenure (e.g. a new default card retries an open invoice).
+    # The same features as a running Tenure (periodic tasks, test-clock steps).
     features.load()
     now = runtime.clock.now()
     with runtime.sessionmaker() as session:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tenure.billing_context import BillingContext
 from tenure.clock import FrozenClock
+from tenure.consumers import drain
 from tenure.customers.schemas import AddressParams, CustomerCreate, CustomerUpdate, InvoiceSettingsParams
 from tenure.customers.service import create_customer, update_customer
 from tenure.demo.catalog import PLANS, Catalog
@@ -105,11 +106,14 @@ class Book:
                 moments[action](session, lives[index], at)
                 session.commit()
         self.advance(self.end)
+        drain(self.runtime)
         progress(f"  {_month(self.end)}: {signed_up} customers")
 
     def advance(self, at: int) -> None:
-        """Move the clock to `at` and do the billing work due by then."""
+        """Move the clock to `at` and do the work due by then, as a worker's pass would: the event
+        log's consumers catch up (a new default card makes an open invoice due now), then billing."""
         self.clock.set(at)
+        drain(self.runtime)
         with self.runtime.sessionmaker() as session:
             due = select(Subscription).where(
                 Subscription.test_clock_id.is_(None),

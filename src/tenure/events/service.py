@@ -1,8 +1,10 @@
-"""Recording events in the transaction of their cause, and telling listeners (webhooks) about them."""
+"""Recording events in the transaction of their cause. Nothing else happens there: webhook
+deliveries, insights rows and emails follow the event log after commit (`tenure.consumers`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -16,14 +18,24 @@ from tenure.ids import new_id
 # The API version stamped on events; the shapes follow Stripe's API as of this version.
 API_VERSION = "2025-03-31.basil"
 
-EventListener = Callable[[Session, Event], None]
-_LISTENERS: list[EventListener] = []
+_ORIGIN = "tenure.event_origin"
+# Set on a session that recorded events: the embedded worker wakes when it commits.
+EVENTS_RECORDED = "tenure.events_recorded"
 
 
-def register_listener(listener: EventListener) -> None:
-    """`listener(session, event)` runs inside the recording transaction (e.g. to queue deliveries)."""
-    if listener not in _LISTENERS:
-        _LISTENERS.append(listener)
+@contextmanager
+def origin(session: Session, **facts: str | None) -> Iterator[None]:
+    """Stamp the events recorded inside the block with who made the change (never serialized):
+    `with origin(session, source="portal", flow=flow.id, locale="fr"): cancel(...)`."""
+    previous = session.info.get(_ORIGIN)
+    session.info[_ORIGIN] = {key: value for key, value in facts.items() if value is not None}
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.info.pop(_ORIGIN, None)
+        else:
+            session.info[_ORIGIN] = previous
 
 
 def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -47,16 +59,17 @@ def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[s
     return changed
 
 
-def record_event(
-    session: Session,
-    *,
+def new_event(
     type: str,
+    *,
     obj: dict[str, Any],
     now: int,
     previous: dict[str, Any] | None = None,
+    origin: dict[str, str] | None = None,
 ) -> Event | None:
-    """Record `type` for `obj` (the object after the change). With `previous` (the object before),
-    only a real change is recorded, carrying `previous_attributes`; returns None when nothing changed."""
+    """The event `type` for `obj` (the object after the change), not yet added to a session. With
+    `previous` (the object before), only a real change makes one, carrying `previous_attributes`;
+    None when nothing changed. Set-based writers insert many of these at once."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     data: dict[str, Any] = {"object": obj}
@@ -65,7 +78,7 @@ def record_event(
         if not attributes:
             return None
         data["previous_attributes"] = attributes
-    event = Event(
+    return Event(
         id=new_id("evt"),
         created=now,
         type=type,
@@ -73,11 +86,24 @@ def record_event(
         data=data,
         api_version=API_VERSION,
         pending_webhooks=0,
+        origin=origin or None,
     )
-    session.add(event)
-    session.flush()
-    for listener in _LISTENERS:
-        listener(session, event)
+
+
+def record_event(
+    session: Session,
+    *,
+    type: str,
+    obj: dict[str, Any],
+    now: int,
+    previous: dict[str, Any] | None = None,
+) -> Event | None:
+    """Record `type` for `obj` in the session's transaction (see `new_event`), stamped with the
+    block's `origin` if any. Returns None when `previous` shows nothing changed."""
+    event = new_event(type, obj=obj, now=now, previous=previous, origin=session.info.get(_ORIGIN))
+    if event is not None:
+        session.add(event)
+        session.info[EVENTS_RECORDED] = True
     return event
 
 

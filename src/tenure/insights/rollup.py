@@ -1,11 +1,16 @@
-"""Keep `cancellations` in step with subscriptions, inside the transaction of each change.
+"""Keep `cancellations` in step with subscriptions: the `cancellations` consumer of the event log.
 
-Listens to `customer.subscription.updated` and `.deleted`: a subscription with `canceled_at` has a
-row (its decision, reason, MRR and tenure at that moment); a subscription whose cancellation was
-undone ("Keep my subscription") loses its row; `ended_at` follows when access actually ends.
+It reads `customer.subscription.updated` and `.deleted` after commit: a subscription with
+`canceled_at` has a row (its decision, reason, MRR and tenure at that moment); a subscription whose
+cancellation was undone ("Keep my subscription") loses its row; `ended_at` follows when access
+actually ends. Who canceled (the portal's flow, an operator, the API, dunning) comes from the
+cancelling event's `origin`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,19 +27,28 @@ DAY = 86_400
 WATCHED = ("customer.subscription.updated", "customer.subscription.deleted")
 
 
-def _source(subscription: Subscription, reason: str, existing: CancellationRecord | None) -> str:
+def _source(reason: str, origin: dict[str, Any], existing: CancellationRecord | None) -> str:
     if reason == CancellationReason.PAYMENT_FAILED:
         return CancellationSource.DUNNING
-    marked = (subscription.metadata_ or {}).get("tenure_cancellation_source")
+    marked = origin.get("source")
     if marked in (CancellationSource.OPERATOR, CancellationSource.PORTAL):
         return str(marked)
     return existing.source if existing is not None else CancellationSource.API
 
 
-def maintain(session: Session, event: Event) -> None:
-    if event.type not in WATCHED:
-        return
-    subscription_id = event.data["object"]["id"]
+def maintain(session: Session, events: Sequence[Event], now: int) -> None:
+    """Consumer: bring the rows of the subscriptions these events changed up to date (once each:
+    a row follows the subscription as it is now, with the newest origin the events carry)."""
+    origins: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.type in WATCHED:
+            subscription_id = str(event.data["object"]["id"])
+            origins[subscription_id] = event.origin or origins.get(subscription_id) or {}
+    for subscription_id, origin in origins.items():
+        _maintain_one(session, subscription_id, origin)
+
+
+def _maintain_one(session: Session, subscription_id: str, origin: dict[str, Any]) -> None:
     subscription = session.scalar(select(Subscription).where(Subscription.id == subscription_id))
     if subscription is None:
         return
@@ -48,7 +62,7 @@ def maintain(session: Session, event: Event) -> None:
             session.flush()
         return
     before = (daily.key_of(record), record.mrr) if record is not None else None
-    record = _apply(session, subscription, record)
+    record = _apply(session, subscription, record, origin)
     after = (daily.key_of(record), record.mrr)
     if before != after:
         if before is not None:
@@ -57,7 +71,7 @@ def maintain(session: Session, event: Event) -> None:
 
 
 def _apply(
-    session: Session, subscription: Subscription, record: CancellationRecord | None
+    session: Session, subscription: Subscription, record: CancellationRecord | None, origin: dict[str, Any]
 ) -> CancellationRecord:
     """Write the subscription's cancellation into its `cancellations` row."""
     subscription_id, canceled_at = subscription.id, subscription.canceled_at
@@ -87,8 +101,9 @@ def _apply(
         "product_id": price.product_id if price else None,
         "currency": subscription.currency,
         "mrr": subscription_mrr(session, subscription, at=canceled_at),
-        "locale": locales[0].split("-")[0] if locales else None,
-        "source": _source(subscription, reason, record),
+        "locale": origin.get("locale") or (locales[0].split("-")[0] if locales else None),
+        "source": _source(reason, origin, record),
+        "flow_id": origin.get("flow"),
     }
     if record is None:
         record = CancellationRecord(subscription_id=subscription_id, **values)
@@ -98,15 +113,3 @@ def _apply(
             setattr(record, name, value)
     session.flush()
     return record
-
-
-def mark_source(
-    session: Session, subscription_id: str, *, source: str, flow_id: str | None, locale: str
-) -> None:
-    """The portal says which flow canceled (called after the cancellation, in the same transaction)."""
-    record = session.scalar(
-        select(CancellationRecord).where(CancellationRecord.subscription_id == subscription_id)
-    )
-    if record is not None:
-        record.source, record.flow_id, record.locale = source, flow_id, locale
-        session.flush()

@@ -7,9 +7,11 @@ import threading
 import traceback
 from collections.abc import Callable
 
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
 
 from tenure.api.idempotency import purge_expired
+from tenure.events.service import EVENTS_RECORDED
 from tenure.jobs.models import Job
 from tenure.jobs.queue import claim, handler_for
 from tenure.runtime import Runtime
@@ -77,20 +79,27 @@ def run_jobs_once(runtime: Runtime, *, limit: int = BATCH) -> int:
 
 
 def run_once(runtime: Runtime) -> int:
-    """One pass: every periodic task, then queued jobs until none is due. Returns the work done."""
-    done = 0
+    """One pass: the event log's consumers catch up, every periodic task runs, the consumers catch
+    up with what those recorded, then queued jobs run until none is due. Returns the work done."""
+    # Imported here: the consumers' modules (webhooks, notifications) import this one.
+    from tenure.consumers import drain
+
+    done = drain(runtime)
     for task in list(_PERIODIC):
         try:
             done += task(runtime)
         except Exception:
             log.exception("periodic task %s failed", getattr(task, "__name__", task))
+    done += drain(runtime)
     while (ran := run_jobs_once(runtime)) > 0:
         done += ran
     return done
 
 
-def run_forever(runtime: Runtime, stop: threading.Event) -> None:
+def run_forever(runtime: Runtime, stop: threading.Event, wake: threading.Event | None = None) -> None:
+    """Run passes until `stop`; an idle worker sleeps `worker_poll_seconds`, or until `wake`."""
     log.info("worker started (%s)", runtime.database_kind)
+    wake = wake or stop
     while not stop.is_set():
         try:
             worked = run_once(runtime)
@@ -98,12 +107,41 @@ def run_forever(runtime: Runtime, stop: threading.Event) -> None:
             log.exception("worker pass failed")
             worked = 0
         if not worked:
-            stop.wait(runtime.settings.worker_poll_seconds)
+            wake.wait(runtime.settings.worker_poll_seconds)
+            if wake is not stop:
+                wake.clear()
     log.info("worker stopped")
 
 
+class _Stop(threading.Event):
+    """Stopping also wakes the worker from its idle wait."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def set(self) -> None:
+        super().set()
+        self._wake.set()
+
+
 def start_in_thread(runtime: Runtime) -> tuple[threading.Thread, threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=run_forever, args=(runtime, stop), name="tenure-worker", daemon=True)
+    """The embedded worker: woken as soon as a transaction of this process commits events, so
+    that their consumers follow within a pass rather than a poll interval."""
+    wake = threading.Event()
+    stop = _Stop(wake)
+
+    def _after_commit(session: Session) -> None:
+        if session.info.pop(EVENTS_RECORDED, False):
+            wake.set()
+
+    def _after_rollback(session: Session, _previous: object) -> None:
+        session.info.pop(EVENTS_RECORDED, None)
+
+    event.listen(runtime.sessionmaker, "after_commit", _after_commit)
+    event.listen(runtime.sessionmaker, "after_soft_rollback", _after_rollback)
+    thread = threading.Thread(
+        target=run_forever, args=(runtime, stop, wake), name="tenure-worker", daemon=True
+    )
     thread.start()
     return thread, stop

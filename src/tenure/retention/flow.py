@@ -12,7 +12,6 @@ cancellation has one canceled flow and one subscription gets at most one offer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -22,9 +21,10 @@ from sqlalchemy.orm import Session
 from tenure import money
 from tenure.api.errors import InvalidRequest, TenureError
 from tenure.billing_context import BillingContext
+from tenure.events.service import origin
 from tenure.ids import new_id
 from tenure.insights.models import CancellationSource
-from tenure.insights.rollup import mark_source
+from tenure.notifications.triggers import on_offer_accepted as confirm_offer_accepted
 from tenure.prices.models import Price
 from tenure.retention.models import CancellationFlow, FlowOutcome, OfferResponse
 from tenure.retention.offers import DEFAULT_COOLDOWN_DAYS, Ineligible, Offer, ineligibility
@@ -37,10 +37,6 @@ from tenure.subscriptions.schemas import ItemParams, SubscriptionUpdate
 from tenure.subscriptions.update import update_subscription
 
 MAX_COMMENT = 500
-# `listener(session, flow, subscription, now)` runs in the transaction that accepts an offer
-# (the notifications confirm it by email).
-OfferAcceptedListener = Callable[[Session, CancellationFlow, Subscription, int], None]
-OFFER_ACCEPTED_LISTENERS: list[OfferAcceptedListener] = []
 
 
 class OfferUnavailable(TenureError):
@@ -192,23 +188,26 @@ def cancel(
     if already:
         flow.outcome, flow.completed_at = FlowOutcome.SUPERSEDED, now
     else:
-        if mode == "immediately":
-            cancelling.cancel_now(
-                session, subscription, now=now, feedback=flow.feedback, comment=flow.comment, prorate=prorate
-            )
-        else:
-            with recording_update(session, subscription, now=now):
-                cancelling.schedule_cancel(
-                    subscription, now=now, feedback=flow.feedback, comment=flow.comment
+        # The insights' row for this cancellation says the portal's flow made it, in its language.
+        with origin(session, source=CancellationSource.PORTAL, flow=flow.id, locale=flow.locale):
+            if mode == "immediately":
+                cancelling.cancel_now(
+                    session,
+                    subscription,
+                    now=now,
+                    feedback=flow.feedback,
+                    comment=flow.comment,
+                    prorate=prorate,
                 )
+            else:
+                with recording_update(session, subscription, now=now):
+                    cancelling.schedule_cancel(
+                        subscription, now=now, feedback=flow.feedback, comment=flow.comment
+                    )
         flow.mode = mode
         flow.outcome, flow.completed_at = FlowOutcome.CANCELED, now
     _close_other_flows(session, flow, now=now)
     session.flush()
-    if not already:
-        mark_source(
-            session, subscription.id, source=CancellationSource.PORTAL, flow_id=flow.id, locale=flow.locale
-        )
 
 
 def accept_offer(
@@ -271,6 +270,6 @@ def accept_offer(
     flow.outcome, flow.completed_at = FlowOutcome.SAVED, now
     _close_other_flows(session, flow, now=now)
     session.flush()
-    for listener in OFFER_ACCEPTED_LISTENERS:
-        listener(session, flow, subscription, now)
+    # The confirmation email is a row of this change (the outbox sends it after commit).
+    confirm_offer_accepted(session, flow, subscription, now)
     return offer

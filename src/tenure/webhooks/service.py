@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import ResourceMissing
 from tenure.api.metadata import apply_metadata
 from tenure.events.models import Event
-from tenure.events.service import get_event, register_listener
+from tenure.events.service import get_event
 from tenure.events.types import matches
 from tenure.ids import new_id
 from tenure.webhooks.egress import check_url
@@ -130,32 +133,45 @@ def _decrement_pending(session: Session, event_ids: list[str]) -> None:
         )
 
 
-def queue_deliveries(session: Session, event: Event) -> None:
-    """Event listener: one delivery per enabled endpoint that wants the event, in the event's transaction."""
+def queue_deliveries(session: Session, events: Sequence[Event], now: int) -> None:
+    """Consumer (`webhooks`): one delivery per enabled endpoint that wants each event, written for a
+    whole batch of events at once, and each event's `pending_webhooks` set to its count."""
     endpoints = session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.status == EndpointStatus.ENABLED)
     ).all()
-    targets = [endpoint for endpoint in endpoints if wants(endpoint, event.type)]
-    for endpoint in targets:
-        session.add(
-            WebhookDelivery(
-                id=new_id("whdel"),
-                created=event.created,
-                event_id=event.id,
-                endpoint_id=endpoint.id,
-                manual=False,
-                unique_key=f"{event.id}/{endpoint.id}",
-                status=DeliveryStatus.PENDING,
-                attempt_count=0,
-                # Due at once: `event.created` may be a test clock's frozen time, ahead of real time.
-                next_attempt_at=0,
+    rows: list[dict[str, Any]] = []
+    pending: dict[int, list[str]] = {}
+    for event in events:
+        targets = [endpoint for endpoint in endpoints if wants(endpoint, event.type)]
+        for endpoint in targets:
+            rows.append(
+                {
+                    "id": new_id("whdel"),
+                    "created": event.created,
+                    "event_id": event.id,
+                    "endpoint_id": endpoint.id,
+                    "manual": False,
+                    "unique_key": f"{event.id}/{endpoint.id}",
+                    "status": DeliveryStatus.PENDING,
+                    "attempt_count": 0,
+                    # Due at once: `event.created` may be a test clock's frozen time, ahead of real time.
+                    "next_attempt_at": 0,
+                }
             )
-        )
-    event.pending_webhooks = len(targets)
-    session.flush()
-
-
-register_listener(queue_deliveries)
+        if targets:
+            pending.setdefault(len(targets), []).append(event.id)
+    if rows:
+        # Idempotent: a delivery this event already has (same `unique_key`) is left as it is.
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(dialect_insert(WebhookDelivery).on_conflict_do_nothing(), rows)
+    for count, event_ids in pending.items():
+        for start in range(0, len(event_ids), _IN_CHUNK):
+            session.execute(
+                update(Event)
+                .where(Event.id.in_(event_ids[start : start + _IN_CHUNK]))
+                .values(pending_webhooks=count)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def resend(session: Session, endpoint_id: str, event_id: str, *, now: int) -> WebhookDelivery:
