@@ -1,10 +1,11 @@
 """Scenario 4 (and 5 for the worker): webhook deliveries per second to a local receiver.
 
-Events are recorded through Tenure's own `record_event` (its listener queues one delivery per
-endpoint), for several endpoints that all point at one receiver on loopback. Tenure's delivery
-pass (`deliver_due`, as the worker runs it) claims, signs, posts and records every attempt; the
-floor posts the very same bodies with a bare httpx async client at the same concurrency
-(Tenure's in-flight bound: `BATCH`, at most `MAX_IN_FLIGHT_PER_ENDPOINT` per endpoint).
+Events are recorded through Tenure's own `record_event`, and its `webhooks` consumer queues one
+delivery per endpoint (drained before the clock starts), for several endpoints that all point at
+one receiver on loopback. Tenure's delivery pass (`deliver_due`, as the worker runs it) claims,
+signs, posts and records every attempt; the floor posts the very same bodies with a bare httpx
+async client at the same concurrency (Tenure's in-flight bound: `BATCH`, at most
+`MAX_IN_FLIGHT_PER_ENDPOINT` per endpoint).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def seed_events(store: Store, *, url: str, endpoints: int, deliveries: int) -> l
     """Endpoints for every event, and events until `deliveries` are queued; returns the bodies
     Tenure will send (one per delivery), for the floor."""
     from tenure import features
+    from tenure.consumers import drain
     from tenure.events.models import Event
     from tenure.events.service import record_event
     from tenure.webhooks.delivery import event_payload
@@ -101,6 +103,8 @@ def seed_events(store: Store, *, url: str, endpoints: int, deliveries: int) -> l
                 if index % 500 == 499:
                     session.commit()
             session.commit()
+        drain(runtime, only=["webhooks"])
+        with runtime.sessionmaker() as session:
             rows = session.execute(
                 select(Event)
                 .join(WebhookDelivery, WebhookDelivery.event_id == Event.id)

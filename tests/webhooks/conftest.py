@@ -31,12 +31,22 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    # When the answer was decided (after `delay`), and the client's port: one per connection.
+    at: float = 0.0
+    port: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    # A pass opens up to `BATCH` connections at once: socketserver's backlog of 5 would reset some.
+    request_queue_size = 128
 
 
 class Receiver:
-    """Records every POST; `answer(index, body)` picks the status (200 unless told otherwise)."""
+    """Records every POST; `answer(index, body)` picks the status (200 unless told otherwise).
 
-    def __init__(self) -> None:
+    HTTP/1.0 (a connection per request) unless `keep_alive`."""
+
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.requests: list[Received] = []
         self.answer: Callable[[int, bytes], int] = lambda _index, _body: 200
         self.delay = 0.0
@@ -46,6 +56,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
@@ -57,7 +69,14 @@ class Receiver:
                     receiver.in_flight -= 1
                     status = receiver.answer(len(receiver.requests), body)
                     receiver.requests.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            status,
+                            at=time.monotonic(),
+                            port=self.client_address[1],
+                        )
                     )
                 payload = b"ok" if status < 300 else b"receiver says no"
                 try:
@@ -71,7 +90,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

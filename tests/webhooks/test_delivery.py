@@ -13,6 +13,7 @@ import stripe
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tenure.consumers import drain
 from tenure.events.service import record_event
 from tenure.jobs.models import Job
 from tenure.runtime import Runtime
@@ -41,6 +42,7 @@ def _clock_events(client: TestClient) -> list[str]:
 
 
 def _record(runtime: Runtime, count: int) -> list[str]:
+    """Record `count` events, and queue their deliveries as the worker does after commit."""
     with runtime.sessionmaker() as session:
         ids = []
         for index in range(count):
@@ -53,6 +55,7 @@ def _record(runtime: Runtime, count: int) -> list[str]:
             assert event is not None
             ids.append(event.id)
         session.commit()
+    drain(runtime, only=["webhooks"])
     return ids
 
 
