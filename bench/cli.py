@@ -59,6 +59,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="also profile Tenure: py-spy on the server at c=16, pyinstrument in the workers (OUT/profiles/)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where latest.json and latest.md go")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the SQL each floor runs, in order, on a throwaway SQLite store (PostgreSQL with "
+        "--db postgres), and exit",
+    )
     args = parser.parse_args(argv)
     selected: set[str] = set()
     for item in args.only or list(SCENARIOS):
@@ -88,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency:
         profile = replace(profile, concurrencies=tuple(args.concurrency))
     signal.signal(signal.SIGTERM, _on_term)
+    if args.explain:
+        from bench import explain
+
+        return explain.main("postgresql" if args.db == "postgres" else "sqlite")
     started = time.time()
     load_at_start = os.getloadavg()
     logs = args.out / "logs"
