@@ -43,11 +43,7 @@ def _record(runtime: Runtime, count: int, *, type: str = "customer.created") -> 
         return [event.id for event in events if event is not None]
 
 
-def _drain(runtime: Runtime, *consumers: log.Consumer) -> int:
-    return log.drain(runtime.sessionmaker, consumers, now=runtime.clock.now)
-
-
-def test_recording_an_event_writes_the_event_and_nothing_else(runtime: Runtime) -> None:
+def _endpoint_for_every_event(runtime: Runtime) -> None:
     with runtime.sessionmaker() as session:
         session.add(
             WebhookEndpoint(
@@ -63,6 +59,14 @@ def test_recording_an_event_writes_the_event_and_nothing_else(runtime: Runtime) 
             )
         )
         session.commit()
+
+
+def _drain(runtime: Runtime, *consumers: log.Consumer) -> int:
+    return log.drain(runtime.sessionmaker, consumers, now=runtime.clock.now)
+
+
+def test_recording_an_event_writes_the_event_and_nothing_else(runtime: Runtime) -> None:
+    _endpoint_for_every_event(runtime)
     [event_id] = _record(runtime, 1)
     with runtime.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
@@ -188,21 +192,7 @@ def _pk(runtime: Runtime, event_id: str) -> int:
 
 def test_the_webhooks_consumer_leaves_an_existing_delivery_as_it_is(runtime: Runtime) -> None:
     """Handling an event again (a store restored under a checkpoint) adds no second delivery."""
-    with runtime.sessionmaker() as session:
-        session.add(
-            WebhookEndpoint(
-                id="we_1",
-                created=1,
-                url="http://127.0.0.1:9/hook",
-                enabled_events=["*"],
-                status="enabled",
-                api_version=None,
-                signature_scheme="stripe",
-                secret_encrypted="x",
-                metadata_={},
-            )
-        )
-        session.commit()
+    _endpoint_for_every_event(runtime)
     [event_id] = _record(runtime, 1)
     drain(runtime)
     with runtime.sessionmaker() as session:

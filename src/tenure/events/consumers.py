@@ -48,6 +48,14 @@ class _Position:
     tx: int
     pk: int
 
+    @classmethod
+    def of(cls, checkpoint: ConsumerCheckpoint | None) -> _Position:
+        return cls(checkpoint.tx, checkpoint.pk) if checkpoint is not None else cls(0, 0)
+
+
+def _wanted(readable: Select[Event], consumer: Consumer) -> Select[Event]:
+    return readable if consumer.types is None else readable.where(Event.type.in_(consumer.types))
+
 
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -107,10 +115,9 @@ def run_batch(session: Session, consumer: Consumer, *, now: int, limit: int = BA
     checkpoint = _checkpoint(session, consumer.name, now=now)
     if checkpoint is None:
         return 0, False
-    position = _Position(checkpoint.tx, checkpoint.pk)
+    position = _Position.of(checkpoint)
     readable = _after(session, position)
-    wanted = readable if consumer.types is None else readable.where(Event.type.in_(consumer.types))
-    events = list(session.scalars(wanted.limit(limit)))
+    events = list(session.scalars(_wanted(readable, consumer).limit(limit)))
     if len(events) == limit:
         last = events[-1]
         end: _Position | None = _Position(last.tx or 0, last.pk)
@@ -130,9 +137,7 @@ def _first_pending(session: Session, consumer: Consumer) -> Event | None:
     checkpoint = _checkpoint(session, consumer.name, now=0)
     if checkpoint is None:
         return None
-    readable = _after(session, _Position(checkpoint.tx, checkpoint.pk))
-    wanted = readable if consumer.types is None else readable.where(Event.type.in_(consumer.types))
-    return session.scalar(wanted.limit(1))
+    return session.scalar(_wanted(_after(session, _Position.of(checkpoint)), consumer).limit(1))
 
 
 def _isolate_failure(maker: sessionmaker[Session], consumer: Consumer, *, now: int) -> None:
@@ -184,9 +189,7 @@ def drain(maker: sessionmaker[Session], consumers: Sequence[Consumer], *, now: C
                     session.commit()
                 except Exception:
                     session.rollback()
-                    log.exception(
-                        "consumer %s failed on a batch; retrying its first event alone", consumer.name
-                    )
+                    log.exception("consumer %s failed on a batch; retrying it event by event", consumer.name)
                     _isolate_failure(maker, consumer, now=now())
                     break
             handled += count
@@ -196,14 +199,10 @@ def drain(maker: sessionmaker[Session], consumers: Sequence[Consumer], *, now: C
 
 
 def lag(session: Session, consumers: Sequence[Consumer]) -> dict[str, int]:
-    """How many events each consumer has yet to read (for `tenure check` and the health page)."""
+    """How many events each consumer has yet to read (for `tenure check --settled`)."""
     behind: dict[str, int] = {}
     for consumer in consumers:
-        checkpoint = session.scalar(
-            select(ConsumerCheckpoint).where(ConsumerCheckpoint.name == consumer.name)
-        )
-        position = _Position(checkpoint.tx, checkpoint.pk) if checkpoint else _Position(0, 0)
-        readable = _after(session, position)
-        wanted = readable if consumer.types is None else readable.where(Event.type.in_(consumer.types))
-        behind[consumer.name] = int(session.scalar(select(func.count()).select_from(wanted.subquery())) or 0)
+        readable = _after(session, _Position.of(session.get(ConsumerCheckpoint, consumer.name)))
+        wanted = _wanted(readable, consumer).subquery()
+        behind[consumer.name] = int(session.scalar(select(func.count()).select_from(wanted)) or 0)
     return behind
