@@ -31,6 +31,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
 SUFFIXES = {"sqlite": ".sqlite3", "postgresql": ".pgdump"}
 BUSY_TIMEOUT_MS = 30_000
+# Tables a freshly migrated store already fills: the schema version and where each event consumer
+# starts reading. Rows there say nothing about whether the store holds data.
+BOOKKEEPING = frozenset({"alembic_version", "event_consumers"})
 
 
 class BackupError(RuntimeError):
@@ -117,7 +120,7 @@ def _sqlite_path(settings: Settings) -> Path:
 
 
 def _contents(settings: Settings) -> tuple[bool, bool]:
-    """Whether the store has tables, and whether any of them (the schema version aside) has rows."""
+    """Whether the store has tables, and whether any of them (bookkeeping aside) has rows."""
     if settings.database_kind == "sqlite" and not _sqlite_path(settings).exists():
         return False, False
     engine = make_engine(settings.effective_database_url)
@@ -125,7 +128,7 @@ def _contents(settings: Settings) -> tuple[bool, bool]:
         with engine.connect() as connection:
             tables = inspect(connection).get_table_names()
             for table in tables:
-                if table == "alembic_version":
+                if table in BOOKKEEPING:
                     continue
                 quoted = connection.dialect.identifier_preparer.quote(table)
                 if connection.exec_driver_sql(f"SELECT 1 FROM {quoted} LIMIT 1").first() is not None:
