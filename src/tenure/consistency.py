@@ -71,7 +71,22 @@ class Problem:
 
 def check_store(session: Session, *, settled: bool = False, now: int | None = None) -> list[Problem]:
     """Every problem found in the store (none: consistent). `settled` also requires every webhook
-    delivered and every job due by `now` done, as after the worker has drained."""
+    delivered and every job due by `now` done, as after the worker has drained.
+
+    The checks compare tables that a running worker changes together (deliveries and their events'
+    `pending_webhooks`, say), so they read one snapshot of the store: given a session with no
+    transaction open, PostgreSQL reads at REPEATABLE READ (an SQLite transaction is one snapshot
+    already), and the snapshot ends with the check."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return _check(session, settled=settled, now=now)
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        return _check(session, settled=settled, now=now)
+    finally:
+        session.rollback()
+
+
+def _check(session: Session, *, settled: bool, now: int | None) -> list[Problem]:
     problems: list[Problem] = []
     problems += _subscriptions(session)
     problems += _flows(session)
