@@ -127,7 +127,10 @@ class Load:
 
 
 def _wait_for_lock_waiter(cluster: PgCluster, database: str) -> None:
-    with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname={database}") as watcher:
+    # Autocommit: inside one transaction, pg_stat_activity answers from the snapshot of its first read.
+    with psycopg.connect(
+        f"host=127.0.0.1 port={cluster.port} user=postgres dbname={database}", autocommit=True
+    ) as watcher:
         wait_for(
             lambda: bool(
                 watcher.execute(
