@@ -16,8 +16,16 @@ install: $(BIN)/tenure
 demo: $(BIN)/tenure
 	$(BIN)/tenure serve --demo
 
+# In parallel processes (pytest-xdist): the tests mostly wait on servers, browsers and PostgreSQL,
+# so on 2 cores 3 workers finish first (`make test TEST_WORKERS=0`: all in one process), handed out
+# two at a time (tests/conftest.py starts the slow ones first). Then the few `serial` tests, which
+# time things, alone. Both runs always run; either failing (or collecting nothing) fails.
+TEST_WORKERS ?= 3
 test: $(BIN)/tenure
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 2 -m "not serial" --durations=20; \
+	parallel=$$?; \
+	$(BIN)/pytest -m serial; serial=$$?; \
+	test $$parallel -eq 0 && test $$serial -eq 0
 
 lint: $(BIN)/tenure
 	$(BIN)/ruff check src tests bench

@@ -1,7 +1,15 @@
-"""Fixtures: every database-backed test runs on SQLite and on PostgreSQL, each on a fresh store."""
+"""Fixtures: every database-backed test runs on SQLite and on PostgreSQL, each on a fresh store.
+
+`make test` runs the suite in parallel processes (pytest-xdist). Every fixture here is per process:
+each worker has its own PostgreSQL cluster (or, with `TENURE_TEST_POSTGRES_URL`, its own database on
+that server), its own SQLite template under its own temporary directory, its own Chromium, and free
+ports. The end of this file starts the slow tests first, has the tests that use fixed database
+names on a shared PostgreSQL server take turns, and marks the few `serial` tests.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -32,15 +40,21 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 os.environ.setdefault("TENURE_WEBHOOK_ALLOW_PRIVATE", "true")
 
 
+def xdist_worker() -> str:
+    """This process's pytest-xdist worker (`gw0`, `gw1`…), or "" when the tests run in one process."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """A PostgreSQL server: `TENURE_TEST_POSTGRES_URL`, else a throwaway cluster started here."""
+    """A PostgreSQL server: `TENURE_TEST_POSTGRES_URL`, else a throwaway cluster started here (one
+    per xdist worker: a session fixture lives in its worker's process)."""
     given = os.environ.get("TENURE_TEST_POSTGRES_URL")
     if given:
         yield given
         return
     try:
-        cluster = PgCluster.start()
+        cluster = PgCluster.start(label=xdist_worker())
     except PostgresUnavailable as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI: {exc}")
@@ -53,15 +67,18 @@ def postgres_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_template_url(postgres_server_url: str) -> str:
-    """A migrated database shared by the PostgreSQL tests; each test starts from empty tables."""
+    """A migrated database shared by the PostgreSQL tests; each test starts from empty tables.
+    `tenure_test`, or `tenure_test_gw0`… under xdist (the server may be one all workers share)."""
     import psycopg
 
+    worker = xdist_worker()
+    name = f"tenure_test_{worker}" if worker else "tenure_test"
     base, _, _ = postgres_server_url.rpartition("/")
     plain = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS tenure_test")
-        connection.execute("CREATE DATABASE tenure_test")
-    url = f"{base}/tenure_test"
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
     upgrade(url)
     return url
 
@@ -214,3 +231,61 @@ def page(browser: Browser) -> Iterator[Page]:
     opened.set_default_timeout(15_000)
     yield opened
     context.close()
+
+
+# -- running under pytest-xdist (`make test`: `-n 3 --dist load --maxschedchunk 2`) -----------------
+
+# Fixtures that create a PostgreSQL database of a fixed name next to `postgres_server_url`'s. Each
+# worker's own cluster has its own; but on a server the workers share (`TENURE_TEST_POSTGRES_URL`)
+# two workers would drop each other's, so there the tests using them take turns (a file lock in the
+# run's temporary directory, which the workers share).
+FIXED_NAME_DATABASE_FIXTURES = frozenset({"empty_database_url", "empty_url"})
+
+
+@pytest.fixture(autouse=True)
+def _fixed_name_databases_one_worker_at_a_time(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    shared_server = xdist_worker() and os.environ.get("TENURE_TEST_POSTGRES_URL")
+    if not (shared_server and FIXED_NAME_DATABASE_FIXTURES & set(request.fixturenames)):
+        yield
+        return
+    lock = tmp_path_factory.getbasetemp().parent / "postgres-fixed-database-names.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, after the test
+        yield
+
+
+# Tests that assert wall-clock bounds which other workers' load on the CPUs breaks (a server's
+# start within 5 s, `/healthz` answering in 0.1 s under a burst of slow queries): marked `serial`,
+# they run after the parallel run, alone (see the Makefile's `test`).
+SERIAL_TESTS = frozenset(
+    {
+        "tests/test_cli.py::test_serve_in_an_empty_directory_answers_healthz_quickly",
+        "tests/security/test_sql_console.py::test_slow_queries_cannot_starve_the_server",
+    }
+)
+
+
+def _longer_timeout(item: pytest.Item, default: float) -> float:
+    """The timeout the test declares with `@pytest.mark.timeout(…)` if above the default, else 0."""
+    marker = item.get_closest_marker("timeout")
+    value = marker.args[0] if marker is not None and marker.args else None
+    return float(value) if isinstance(value, int | float) and value > default else 0.0
+
+
+# First, so that the marks are there when `-m` selects.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.partition("[")[0] in SERIAL_TESTS:
+            item.add_marker(pytest.mark.serial)
+    if not xdist_worker():
+        return
+    # The tests that declare a longer timeout take minutes (seeded books, fuzzing, crash and restart
+    # scenarios): start them first, longest first, so that none is left to run alone at the end
+    # while the other workers sit idle. `--maxschedchunk 2` hands tests out two at a time, so they
+    # spread over the workers rather than all landing in the first worker's first batch. Every
+    # worker sorts alike: their collections stay identical, as xdist requires.
+    default = float(config.getini("timeout") or 0)
+    items.sort(key=lambda item: -_longer_timeout(item, default))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,14 @@ ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 
 
 def shoot(page: Page, name: str) -> None:
-    """Keep a screenshot of the step as a test artifact (not committed)."""
+    """Keep a screenshot of the step as a test artifact (not committed). The SQLite and PostgreSQL
+    runs of a test take the same name, maybe at once in two xdist workers: each writes a file of its
+    own and renames it into place, so the artifact is always one whole screenshot."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    target = ARTIFACTS / f"{name}.png"
+    partial = target.with_name(f".{name}.{os.getpid()}.png")
+    partial.write_bytes(page.screenshot(full_page=True))
+    os.replace(partial, target)
 
 
 def reason_labels() -> dict[str, dict[str, str]]:

@@ -1,6 +1,10 @@
 """A throwaway PostgreSQL cluster from the installed `initdb`/`pg_ctl`, for tests and benchmarks.
 
 As root, PostgreSQL refuses to run, so the cluster is created and run as the `postgres` user.
+
+Several clusters run side by side (one per pytest-xdist worker, a benchmark's next to a test run's):
+each has a directory of its own (`mkdtemp`, where its Unix socket lives too) and a free TCP port;
+if another process takes that port between the choice and the server's bind, `start` tries another.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)]
 
 
+# Starts tried, each on a new free port, when the chosen port was taken meanwhile.
+_PORT_ATTEMPTS = 3
+
+
 @dataclass
 class PgCluster:
     bin_dir: Path
@@ -59,11 +67,12 @@ class PgCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls) -> PgCluster:
+    def start(cls, label: str = "") -> PgCluster:
+        """Create and start a cluster; `label` (e.g. a pytest-xdist worker id) names its directory."""
         bin_dir = find_pg_bin()
         if bin_dir is None:
             raise PostgresUnavailable("no PostgreSQL server binaries (initdb, pg_ctl) are installed")
-        root = Path(tempfile.mkdtemp(prefix="tenure-pg-"))
+        root = Path(tempfile.mkdtemp(prefix=f"tenure-pg-{label}-" if label else "tenure-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
         cluster = cls(bin_dir=bin_dir, root=root, port=_free_port())
@@ -81,26 +90,50 @@ class PgCluster:
                 "--no-sync",
             ]
         )
+        for attempt in range(_PORT_ATTEMPTS):
+            logged = cluster._log_size()
+            try:
+                cluster._start_server()
+                return cluster
+            except PostgresUnavailable:
+                if attempt + 1 == _PORT_ATTEMPTS or not cluster._port_taken_since(logged):
+                    raise
+                cluster.port = _free_port()
+        raise AssertionError("unreachable")
+
+    def _start_server(self) -> None:
         options = (
-            f"-p {cluster.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        cluster._run(
+        self._run(
             [
-                str(bin_dir / "pg_ctl"),
+                str(self.bin_dir / "pg_ctl"),
                 "-D",
-                str(cluster.data_dir),
+                str(self.data_dir),
                 "-o",
                 options,
                 "-l",
-                str(root / "server.log"),
+                str(self.root / "server.log"),
                 "-w",
                 "-t",
                 "60",
                 "start",
             ]
         )
-        return cluster
+
+    def _log_size(self) -> int:
+        log = self.root / "server.log"
+        return log.stat().st_size if log.exists() else 0
+
+    def _port_taken_since(self, offset: int) -> bool:
+        """Whether the server log, past `offset`, says another process listens on the chosen port."""
+        log = self.root / "server.log"
+        if not log.exists():
+            return False
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            return b"Address already in use" in handle.read()
 
     def _run(self, command: list[str]) -> None:
         result = subprocess.run(_as_postgres(command), capture_output=True, text=True, check=False)
