@@ -185,7 +185,11 @@ def listen(
     secret = listen_secret(runtime)
     start = latest_event_pk(runtime)
     typer.echo(f"Ready! Your webhook signing secret is {secret} (^C to quit)")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # ^C and SIGTERM stop it, even when started by a process that ignores or blocks them (a
+    # supervisor, a test runner's worker): both dispositions and masks are inherited across exec.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         forward_events(
             runtime,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,23 @@ def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
 def _lines(stream: object, into: queue.Queue[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         into.put(line.rstrip("\n"))
+
+
+def _stuck(pid: int) -> str:
+    """What a process that ignores ^C is doing: its signal masks and, with py-spy, its threads."""
+    status = Path(f"/proc/{pid}/status")
+    masks = (
+        [line for line in status.read_text().splitlines() if line.startswith("Sig")]
+        if status.exists()
+        else []
+    )
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)
+        stacks = dump.stdout + dump.stderr
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        stacks = f"(no py-spy dump: {exc})"
+    return "\n".join([*masks, stacks])
 
 
 def _next_line(lines: queue.Queue[str], timeout: float = 90.0) -> str:
@@ -87,7 +105,10 @@ def test_listen_forwards_new_matching_events_signed_until_ctrl_c(
         assert forwarded == ["test_helpers.test_clock.created", "test_helpers.test_clock.ready"]
 
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        try:
+            assert process.wait(timeout=15) == 0
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"^C did not stop `tenure listen`:\n{_stuck(process.pid)}") from None
     finally:
         if process.poll() is None:
             process.kill()
