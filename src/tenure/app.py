@@ -25,6 +25,7 @@ from tenure.checkout.pages import error_page as checkout_error_page
 from tenure.ids import random_token
 from tenure.portal.pages.errors import error_page, is_page, status_page
 from tenure.portal.pages.visit import PortalPageError
+from tenure.ratelimit import RateLimiters
 from tenure.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.rate_limiters = RateLimiters.for_runtime(runtime)  # where buckets live: chosen once
     for router in features.load():
         app.include_router(router)
     app.include_router(api_reference.router)

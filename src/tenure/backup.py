@@ -31,9 +31,10 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
 SUFFIXES = {"sqlite": ".sqlite3", "postgresql": ".pgdump"}
 BUSY_TIMEOUT_MS = 30_000
-# Tables a freshly migrated store already fills: the schema version and where each event consumer
-# starts reading. Rows there say nothing about whether the store holds data.
-BOOKKEEPING = frozenset({"alembic_version", "event_consumers"})
+# Tables a freshly migrated store already fills (the schema version, where each event consumer starts
+# reading) or that a running server fills on its own (PostgreSQL's rate-limit buckets). Rows there say
+# nothing about whether the store holds data.
+BOOKKEEPING = frozenset({"alembic_version", "event_consumers", "rate_limit_buckets"})
 
 
 class BackupError(RuntimeError):
@@ -216,6 +217,7 @@ def _pg_dump(url_text: str, target: Path) -> None:
             "--format=custom",
             "--no-owner",
             "--no-privileges",
+            "--no-unlogged-table-data",  # the rate-limit buckets: a restored store starts them full
             f"--file={target}",
             dsn,
         ],

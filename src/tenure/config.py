@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     # ("usd=0.92,gbp=1.17": units of the reporting currency per unit) or are left out and listed.
     reporting_currency: str = "eur"
     fx_rates: str = ""
-    # Rate limits, kept in memory by each server process (0 disables): API requests per second per key
-    # with a burst (Stripe's live-mode limit), and POSTs per minute per client address on the dashboard
-    # sign-in and the portal's login-link form.
+    # Rate limits (0 disables): API requests per second per key with a burst (Stripe's live-mode limit),
+    # and POSTs per minute per client address on the dashboard sign-in and the portal's login-link form.
+    # With PostgreSQL every server shares them (in the database); with SQLite each server process keeps
+    # its own in memory.
     rate_limit_api: float = Field(default=100.0, ge=0)
     rate_limit_api_burst: int = Field(default=200, ge=1)
     rate_limit_signin: int = Field(default=30, ge=0)

@@ -18,6 +18,7 @@ from tenure.portal.login_links import PortalLoginAttempt, PortalLoginLink
 from tenure.portal.models import PortalConfiguration, PortalSession
 from tenure.prices.models import Price
 from tenure.products.models import Product
+from tenure.ratelimit_models import RateLimitBucket
 from tenure.retention.models import CancellationFlow
 from tenure.staff.models import StaffUser
 from tenure.subscriptions.models import Discount, Subscription, SubscriptionItem
@@ -51,6 +52,7 @@ __all__ = [
     "Price",
     "Product",
     "PromotionCode",
+    "RateLimitBucket",
     "RenewalReminderPlan",
     "SignInFailure",
     "StaffAction",

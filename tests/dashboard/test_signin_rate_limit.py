@@ -1,20 +1,20 @@
 """The sign-in form's per-address rate limit (`TENURE_RATE_LIMIT_SIGNIN` per minute): a 429 page that
-reads the same for every email, before any account is looked up; other addresses are not affected."""
+reads the same for every email, before any account is looked up; other addresses are not affected.
+On PostgreSQL the buckets are the database's, which every server shares."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tenure.ratelimit import RateLimiters
 from tenure.runtime import Runtime
-from tests.api.test_rate_limits import FakeMonotonic
+from tests.api.test_rate_limits import FakeMonotonic, limiters_on
 from tests.dashboard.conftest import ADMIN, csrf_of, sign_in
 
 
 def install(app: FastAPI, runtime: Runtime, clock: FakeMonotonic, *, per_minute: int) -> None:
     settings = runtime.settings.model_copy(update={"rate_limit_signin": per_minute})
-    app.state.rate_limiters = RateLimiters.from_settings(settings, monotonic=clock)
+    app.state.rate_limiters = limiters_on(runtime, settings, clock)
 
 
 def test_sign_in_attempts_are_limited_per_address(app: FastAPI, runtime: Runtime, staff: None) -> None:

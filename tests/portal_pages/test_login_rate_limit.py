@@ -11,9 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tenure.notifications.models import OutboxMessage
-from tenure.ratelimit import RateLimiters
 from tenure.runtime import Runtime
-from tests.api.test_rate_limits import FakeMonotonic
+from tests.api.test_rate_limits import FakeMonotonic, limiters_on
 
 TEXTS = {
     "en": "For your security, please wait a while before asking for another sign-in link.",
@@ -48,7 +47,7 @@ def test_login_link_requests_are_limited_per_address(
     app: FastAPI, runtime: Runtime, client: TestClient, locale: str
 ) -> None:
     settings = runtime.settings.model_copy(update={"rate_limit_signin": 2})
-    app.state.rate_limiters = RateLimiters.from_settings(settings, monotonic=FakeMonotonic())
+    app.state.rate_limiters = limiters_on(runtime, settings, FakeMonotonic())
     client.post("/v1/customers", data={"email": "known@example.com"})
     path = login_path(client)
     with TestClient(app, headers={"Accept-Language": locale}) as visitor:

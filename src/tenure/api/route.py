@@ -83,7 +83,7 @@ class ApiRoute(APIRoute):
                     raise NotFound(f"Unrecognized request URL ({request.method}: {request.url.path}).")
                 key = await run_in_threadpool(_authenticate, runtime, presented_secret(request))
                 request.state.api_key = key
-                limited = api_rate_limited(request, key.id)
+                limited = await api_rate_limited(request, key.id)
                 if limited is not None:
                     return limited
                 idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None

@@ -112,8 +112,8 @@ def login_submit(request: Request, form: Form, configuration_id: str) -> Respons
     runtime: Runtime = request.app.state.runtime
     configuration = _configuration(runtime, request, configuration_id)
     _check_csrf(runtime, request, form)
-    # Per client address, in memory, before anything is looked up (so the answer reveals nothing);
-    # the stored per-address and per-email limits of `request_login_link` still apply after it.
+    # Per client address (`tenure.ratelimit`), before anything is looked up (so the answer reveals
+    # nothing); the stored per-address and per-email limits of `request_login_link` still apply after.
     wait = signin_wait(request, "portal")
     if wait is not None:
         limited = _render(
