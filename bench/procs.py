@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,24 +27,19 @@ class BenchError(RuntimeError):
     """A scenario could not run; the message says why."""
 
 
-def _load_prctl() -> Any:
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+# setpriv (util-linux) sets the parent-death signal between fork and exec, in C. A `preexec_fn` would
+# run Python in the forked child of a threaded harness, where a lock another thread held at the fork
+# (OpenSSL's, freeing an SSL context the client threads made) never comes free: the child hangs.
+_SETPRIV = shutil.which("setpriv")
 
 
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """`preexec_fn`: the kernel sends the child SIGTERM if the harness dies, even by SIGKILL, so a
-    killed run leaves no server behind. (Set up in the parent: the child only makes the call.)"""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(argv: Sequence[str]) -> list[str]:
+    """`argv` run so that the kernel sends it SIGTERM if the harness dies, even by SIGKILL, so a
+    killed run leaves no server behind. The parent is the thread that starts the child: a child
+    started by a thread that ends gets SIGTERM then. Without setpriv, `argv` as it is."""
+    if _SETPRIV is None:
+        return list(argv)
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *argv]
 
 
 def free_port() -> int:
@@ -151,14 +147,13 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            list(self.argv),
+            dying_with_parent(self.argv),
             env=self.env,
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         log.close()
         self._wait_ready(timeout)
@@ -231,14 +226,13 @@ def run_json(
 ) -> dict[str, Any]:
     """Run a child that prints one JSON object as its last stdout line; its group dies on timeout."""
     process = subprocess.Popen(
-        list(argv),
+        dying_with_parent(argv),
         env=env or bench_env(),
         cwd=cwd,
         stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=die_with_parent,
         text=True,
     )
     try:
@@ -268,14 +262,13 @@ def run_together(
     with log_path.open("a") as log:
         processes = [
             subprocess.Popen(
-                list(argv),
+                dying_with_parent(argv),
                 env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
             for _ in range(copies)
         ]

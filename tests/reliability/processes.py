@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.procs import Service, die_with_parent, free_port, stop_group
+from bench.procs import Service, dying_with_parent, free_port, stop_group
 
 
 def server(env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Service:
@@ -63,13 +63,12 @@ class Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tenure", "worker"],
+                dying_with_parent([sys.executable, "-m", "tenure", "worker"]),
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         return self
 

@@ -196,7 +196,7 @@ def test_two_servers_and_two_workers_share_one_postgresql(database: str, tmp_pat
     workers = [Worker(env, tmp_path / f"node{n}" / "worker.log") for n in (1, 2)]
     try:
         # Servers first, from this thread: a child started by another thread would get SIGTERM when
-        # that thread ends (`die_with_parent` is the kernel's parent-death signal, which follows the
+        # that thread ends (`dying_with_parent` sets the kernel's parent-death signal, which follows the
         # forking thread).
         for web in servers:
             web.start(timeout=90)
