@@ -126,6 +126,12 @@ class ServerDown(Exception):
     """The request never reached the server (connection refused): safe to send again."""
 
 
+def _superseded(answer: httpx.Response) -> bool:
+    """The portal's last step sent to its done page without canceling: another cancellation of the
+    subscription came first, and the flow was closed as superseded (its outcome, not a cancellation)."""
+    return answer.status_code == 303 and "/cancel/done" in answer.headers.get("location", "")
+
+
 class Clients:
     """The client threads: take tasks until told to stop, record every answer."""
 
@@ -232,16 +238,19 @@ class Clients:
                     self.figures.acknowledged_portal += 1
                 else:
                     self.figures.acknowledged_api += 1
-        elif task.both and answer.status_code == 400:
+        elif task.both and (answer.status_code == 400 or _superseded(answer)):
+            # The API half canceled first: refused (API), or the portal's flow closed as superseded.
             self._count("already_canceled")
         else:
-            self._unexpected(task, answer.status_code, answer.text[:200])
+            where = answer.headers.get("location")
+            self._unexpected(task, answer.status_code, f"to {where}" if where else answer.text[:200])
 
     def _unexpected(self, task: Task, status: int, text: str) -> None:
         """A 5xx is a clean failure (the server dying, the database unavailable); anything else is a bug."""
         if status < 500:
             with self._lock:
-                self.errors.append(f"{task.how} {task.subscription}: {status} {text}")
+                how = f"{task.how} (both)" if task.both else task.how
+                self.errors.append(f"{how} {task.subscription}: {status} {text}")
         self._unacknowledged(task)
 
     def _unacknowledged(self, task: Task) -> None:
