@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tenure.customers.models import Customer
 from tenure.customers.schemas import normalize_locale
@@ -19,6 +22,7 @@ from tenure.keys.models import ApiKey
 from tenure.prices.models import Price
 from tenure.products.models import Product
 from tenure.runtime import Runtime
+from tenure.subscriptions import renew_batch
 from tenure.subscriptions.models import Feedback, Subscription, SubscriptionStatus
 from tenure.testclocks.models import TestClock
 
@@ -55,11 +59,23 @@ def _all(client: TestClient, path: str, **params: Any) -> list[dict[str, Any]]:
         query["starting_after"] = page["data"][-1]["id"]
 
 
-def test_demo_seeds_a_year_of_a_business_once(runtime: Runtime, app: FastAPI) -> None:
+def test_demo_seeds_a_year_of_a_business_once(
+    runtime: Runtime, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The book's plain renewals go through the billing run's set-based path.
+    batched: list[int] = []
+    renew = renew_batch.renew
+
+    def counting(session: Session, renewals: Sequence[renew_batch.Renewal], *args: Any, **kw: Any) -> Any:
+        batched.append(len(renewals))
+        return renew(session, renewals, *args, **kw)
+
+    monkeypatch.setattr(renew_batch, "renew", counting)
     messages: list[str] = []
     now = runtime.clock.now()
     secret = seed_demo(runtime, size=SIZE, progress=messages.append)
     assert any(message.startswith("Done in") for message in messages)
+    assert sum(batched) > 0
 
     with TestClient(app, headers={"Authorization": f"Bearer {secret}"}) as client:
         prices = _all(client, "/v1/prices")

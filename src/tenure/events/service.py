@@ -3,11 +3,11 @@ deliveries, insights rows and emails follow the event log after commit (`tenure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import ResourceMissing
@@ -105,6 +105,26 @@ def record_event(
         session.add(event)
         session.info[EVENTS_RECORDED] = True
     return event
+
+
+# The columns `new_event` fills (the rest take their defaults: `tx` is the writing transaction).
+_EVENT_COLUMNS = ("id", "created", "type", "object_id", "data", "api_version", "pending_webhooks", "origin")
+
+
+def record_events(session: Session, events: Sequence[Event]) -> None:
+    """Record many events made with `new_event` in one multi-row INSERT, in their order, stamped
+    with the block's `origin` like `record_event`: for set-based writers (the billing run's batch
+    renewals). The objects are not added to the session."""
+    if not events:
+        return
+    block_origin = session.info.get(_ORIGIN)
+    rows = []
+    for event in events:
+        row = {name: getattr(event, name) for name in _EVENT_COLUMNS}
+        row["origin"] = row["origin"] or block_origin or None
+        rows.append(row)
+    session.execute(insert(Event.metadata.tables[Event.__tablename__]), rows)
+    session.info[EVENTS_RECORDED] = True
 
 
 def get_event(session: Session, event_id: str) -> Event:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,7 +16,7 @@ from tenure.customers.models import Customer
 from tenure.events.service import record_event
 from tenure.ids import new_id
 from tenure.invoices.models import BillingReason, Invoice, InvoiceLine, InvoiceStatus
-from tenure.invoices.schemas import serialize_invoice
+from tenure.invoices.schemas import LineFields, serialize_invoice
 from tenure.payments.models import PaymentMethod
 from tenure.payments.processor import ChargeOutcome
 from tenure.prices.models import Price
@@ -33,8 +36,12 @@ def get_invoice(session: Session, invoice_id: str, *, for_update: bool = False) 
 
 def item_description(session: Session, price: Price, quantity: int) -> str:
     product = session.scalar(select(Product).where(Product.id == price.product_id))
-    name = product.name if product else price.product_id
-    return f"{quantity} × {name}"
+    return line_description(price, product.name if product else None, quantity)
+
+
+def line_description(price: Price, product_name: str | None, quantity: int) -> str:
+    """`2 × Team plan`: the quantity and the product's name (its id if the product is gone)."""
+    return f"{quantity} × {product_name if product_name is not None else price.product_id}"
 
 
 def active_discounts(session: Session, subscription: Subscription, at: int) -> list[tuple[Discount, Coupon]]:
@@ -57,23 +64,58 @@ def subscription_lines(
         assert price is not None
         lines.append(
             InvoiceLine(
-                id=new_id("il"),
-                customer_id=subscription.customer_id,
-                subscription_id=subscription.id,
-                subscription_item_id=item.id,
-                price_id=price.id,
-                description=item_description(session, price, item.quantity),
-                quantity=item.quantity,
-                amount=price.unit_amount * item.quantity,
-                discount_amounts=[],
-                currency=subscription.currency,
-                period_start=period_start,
-                period_end=period_end,
-                proration=False,
-                created=now,
+                **item_line_values(
+                    subscription,
+                    item_id=item.id,
+                    quantity=item.quantity,
+                    price=price,
+                    description=item_description(session, price, item.quantity),
+                    period_start=period_start,
+                    period_end=period_end,
+                    now=now,
+                )
             )
         )
     return lines
+
+
+class LineOwner(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+
+
+def item_line_values(
+    subscription: LineOwner,
+    *,
+    item_id: str,
+    quantity: int,
+    price: Price,
+    description: str,
+    period_start: int,
+    period_end: int,
+    now: int,
+) -> dict[str, Any]:
+    """The columns of an item's line for a period: `quantity` × the price's unit amount."""
+    return {
+        "id": new_id("il"),
+        "customer_id": subscription.customer_id,
+        "subscription_id": subscription.id,
+        "subscription_item_id": item_id,
+        "price_id": price.id,
+        "description": description,
+        "quantity": quantity,
+        "amount": price.unit_amount * quantity,
+        "discount_amounts": [],
+        "currency": subscription.currency,
+        "period_start": period_start,
+        "period_end": period_end,
+        "proration": False,
+        "created": now,
+    }
 
 
 def pending_lines(session: Session, subscription: Subscription) -> list[InvoiceLine]:
@@ -133,48 +175,21 @@ def create_invoice(
     session.refresh(customer, with_for_update=True)
     discounts = active_discounts(session, subscription, now) if apply_discounts else []
     total_discounts = _apply_discounts(lines, discounts, subscription.currency)
-    subtotal = sum(line.amount for line in lines)
-    discounted = sum(int(d["amount"]) for d in total_discounts)  # type: ignore[call-overload]
-    total = subtotal - discounted
-    if subtotal > 0:
+    values = finalized_invoice_values(
+        customer,
+        subscription=subscription,
+        lines=lines,
+        total_discounts=total_discounts,
+        billing_reason=billing_reason,
+        period_start=period_start,
+        period_end=period_end,
+        now=now,
+    )
+    if values["subtotal"] > 0:
         for discount, coupon in discounts:
             if coupon.duration == "once":
                 discount.removed_at = now
-    starting_balance = customer.balance
-    amount_due = total
-    if total > 0 and customer.balance < 0:
-        applied = min(total, -customer.balance)
-        amount_due = total - applied
-        customer.balance += applied
-    elif total < 0:
-        # A credit (e.g. unused time): it goes to the customer's balance for later invoices.
-        customer.balance += total
-        amount_due = 0
-    sequence = customer.next_invoice_sequence
-    customer.next_invoice_sequence = sequence + 1
-    invoice = Invoice(
-        id=new_id("in"),
-        created=now,
-        customer_id=customer.id,
-        subscription_id=subscription.id,
-        status=InvoiceStatus.OPEN,
-        number=f"{customer.invoice_prefix}-{sequence:04d}",
-        currency=subscription.currency,
-        billing_reason=billing_reason,
-        subtotal=subtotal,
-        total=total,
-        discount_amounts=total_discounts,
-        amount_due=amount_due,
-        amount_paid=0,
-        amount_remaining=amount_due,
-        starting_balance=starting_balance,
-        ending_balance=customer.balance,
-        period_start=period_start,
-        period_end=period_end,
-        finalized_at=now,
-        test_clock_id=subscription.test_clock_id,
-        metadata_={},
-    )
+    invoice = Invoice(**values)
     session.add(invoice)
     session.flush()
     for line in lines:
@@ -186,35 +201,165 @@ def create_invoice(
     subscription.latest_invoice_id = invoice.id
     record_event(session, type="invoice.created", obj=serialize_invoice(invoice), now=now)
     record_event(session, type="invoice.finalized", obj=serialize_invoice(invoice), now=now)
-    if amount_due == 0:
+    if invoice.amount_due == 0:
         _mark_paid(session, invoice, now=now)
     return invoice
 
 
-def _mark_paid(session: Session, invoice: Invoice, *, now: int) -> None:
+class InvoicedCustomer(Protocol):
+    """The customer's columns an invoice takes: its number, and its balance (which it moves)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def invoice_prefix(self) -> str: ...
+
+    balance: int
+    next_invoice_sequence: int
+
+
+class InvoicedSubscription(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def test_clock_id(self) -> str | None: ...
+
+
+def settle_balance(total: int, balance: int) -> tuple[int, int]:
+    """(amount due, the customer's new balance) for an invoice of `total`: credit (a negative
+    balance) pays a positive total first; a negative total becomes credit."""
+    amount_due = total
+    if total > 0 and balance < 0:
+        applied = min(total, -balance)
+        amount_due = total - applied
+        balance += applied
+    elif total < 0:
+        # A credit (e.g. unused time): it goes to the customer's balance for later invoices.
+        balance += total
+        amount_due = 0
+    return amount_due, balance
+
+
+def finalized_invoice_values(
+    customer: InvoicedCustomer,
+    *,
+    subscription: InvoicedSubscription,
+    lines: Sequence[LineFields],
+    total_discounts: list[dict[str, object]],
+    billing_reason: str,
+    period_start: int,
+    period_end: int,
+    now: int,
+) -> dict[str, Any]:
+    """The columns of a new, finalized invoice for `lines` (discounts already spread over them):
+    its totals, the customer's balance applied and its next number, both moved on `customer`."""
+    subtotal = sum(line.amount for line in lines)
+    discounted = sum(int(d["amount"]) for d in total_discounts)  # type: ignore[call-overload]
+    total = subtotal - discounted
+    starting_balance = customer.balance
+    amount_due, customer.balance = settle_balance(total, customer.balance)
+    sequence = customer.next_invoice_sequence
+    customer.next_invoice_sequence = sequence + 1
+    return {
+        "id": new_id("in"),
+        "created": now,
+        "customer_id": customer.id,
+        "subscription_id": subscription.id,
+        "status": InvoiceStatus.OPEN,
+        "number": f"{customer.invoice_prefix}-{sequence:04d}",
+        "currency": subscription.currency,
+        "billing_reason": billing_reason,
+        "subtotal": subtotal,
+        "total": total,
+        "discount_amounts": total_discounts,
+        "amount_due": amount_due,
+        "amount_paid": 0,
+        "amount_remaining": amount_due,
+        "starting_balance": starting_balance,
+        "ending_balance": customer.balance,
+        "period_start": period_start,
+        "period_end": period_end,
+        "finalized_at": now,
+        "test_clock_id": subscription.test_clock_id,
+        "metadata_": {},
+    }
+
+
+class Collectable(Protocol):
+    """An open invoice's columns that collecting it changes."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount_due(self) -> int: ...
+    @property
+    def subscription_id(self) -> str | None: ...
+    @property
+    def billing_reason(self) -> str: ...
+    @property
+    def period_start(self) -> int: ...
+
+    status: str
+    amount_paid: int
+    amount_remaining: int
+    paid_at: int | None
+    next_payment_attempt: int | None
+    attempt_count: int
+    attempted: bool
+    last_payment_error: dict[str, Any] | None
+    first_failed_at: int | None
+
+
+def mark_paid(invoice: Collectable, *, now: int) -> None:
+    """The invoice is paid in full (by a charge, or because nothing was due)."""
     invoice.status = InvoiceStatus.PAID
     invoice.amount_paid = invoice.amount_due
     invoice.amount_remaining = 0
     invoice.paid_at = now
     invoice.next_payment_attempt = None
+
+
+def _mark_paid(session: Session, invoice: Invoice, *, now: int) -> None:
+    mark_paid(invoice, now=now)
     session.flush()
+    _record_paid(session, invoice, now=now)
+
+
+def _record_paid(session: Session, invoice: Invoice, *, now: int) -> None:
     record_event(session, type="invoice.paid", obj=serialize_invoice(invoice), now=now)
     record_event(session, type="invoice.payment_succeeded", obj=serialize_invoice(invoice), now=now)
+
+
+def payment_method_candidates(
+    invoice_default: str | None, subscription_default: str | None, customer_default: str | None
+) -> Iterator[str]:
+    """The payment methods an invoice may be charged with, in order: its own default, its
+    subscription's, its customer's; the first that still belongs to the customer is used."""
+    for candidate in (invoice_default, subscription_default, customer_default):
+        if candidate:
+            yield candidate
+
+
+def belongs_to(method: PaymentMethod | None, customer_id: str) -> bool:
+    return method is not None and method.customer_id == customer_id
 
 
 def payment_method_for(
     session: Session, invoice: Invoice, subscription: Subscription | None
 ) -> PaymentMethod | None:
     customer = session.scalar(select(Customer).where(Customer.id == invoice.customer_id))
-    for candidate in (
+    for candidate in payment_method_candidates(
         invoice.default_payment_method_id,
         subscription.default_payment_method_id if subscription else None,
         customer.default_payment_method_id if customer else None,
     ):
-        if candidate:
-            method = session.scalar(select(PaymentMethod).where(PaymentMethod.id == candidate))
-            if method is not None and method.customer_id == invoice.customer_id:
-                return method
+        method = session.scalar(select(PaymentMethod).where(PaymentMethod.id == candidate))
+        if belongs_to(method, invoice.customer_id):
+            return method
     return None
 
 
@@ -236,6 +381,32 @@ def attempt_payment(
         _mark_paid(session, invoice, now=now)
         return True
     method = payment_method or payment_method_for(session, invoice, subscription)
+    paid = charge_invoice(invoice, method, context=context, now=now)
+    session.flush()
+    if paid:
+        _record_paid(session, invoice, now=now)
+        return True
+    record_event(session, type="invoice.payment_failed", obj=serialize_invoice(invoice), now=now)
+    return False
+
+
+def charge_key(invoice: Collectable) -> str:
+    """The processor's idempotency key for the invoice's current attempt: the same key, the same
+    charge. A renewal's invoice is made and charged in the billing run's transaction; should that
+    roll back after the charge (a crash, a processor error later in the batch), the next run renews
+    the subscription again with a new invoice, and its key, taken from the subscription and the
+    period rather than the invoice's id, is the one already charged. Other invoices are keyed by
+    their id."""
+    if invoice.billing_reason == BillingReason.SUBSCRIPTION_CYCLE and invoice.subscription_id:
+        return f"{invoice.subscription_id}:{invoice.period_start}:{invoice.attempt_count}"
+    return f"{invoice.id}:{invoice.attempt_count}"
+
+
+def charge_invoice(
+    invoice: Collectable, method: PaymentMethod | None, *, context: BillingContext, now: int
+) -> bool:
+    """One attempt to collect what remains on an open invoice with `method` (through the
+    processor): paid, or the error and the next dunning retry. No events; True when paid."""
     invoice.attempt_count += 1
     invoice.attempted = True
     if method is None:
@@ -249,11 +420,11 @@ def attempt_payment(
             method,
             amount=invoice.amount_remaining,
             currency=invoice.currency,
-            idempotency_key=f"{invoice.id}:{invoice.attempt_count}",
+            idempotency_key=charge_key(invoice),
         )
         if result.outcome == ChargeOutcome.SUCCEEDED:
             invoice.last_payment_error = None
-            _mark_paid(session, invoice, now=now)
+            mark_paid(invoice, now=now)
             return True
         error = {
             "type": "card_error",
@@ -266,8 +437,6 @@ def attempt_payment(
     if invoice.first_failed_at is None:
         invoice.first_failed_at = now
     invoice.next_payment_attempt = context.dunning.next_retry(invoice.first_failed_at, invoice.attempt_count)
-    session.flush()
-    record_event(session, type="invoice.payment_failed", obj=serialize_invoice(invoice), now=now)
     return False
 
 

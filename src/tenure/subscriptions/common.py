@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,8 +15,9 @@ from tenure.coupons.service import find_active_code, get_coupon, redeem, redeem_
 from tenure.events.service import record_event
 from tenure.ids import new_id
 from tenure.invoices.models import Invoice, InvoiceStatus
+from tenure.prices.models import Price
 from tenure.subscriptions.models import Discount, Subscription, SubscriptionStatus
-from tenure.subscriptions.periods import DAY, add_months
+from tenure.subscriptions.periods import DAY, add_months, next_boundary
 from tenure.subscriptions.schemas import DiscountParams, serialize_subscription
 from tenure.testclocks.service import object_now
 
@@ -45,20 +46,51 @@ def latest_open_invoice(session: Session, subscription: Subscription) -> Invoice
     return invoice if invoice is not None and invoice.status == InvoiceStatus.OPEN else None
 
 
+# Statuses whose next action depends on the latest open invoice's next payment attempt.
+RETRYING = (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.PAST_DUE)
+
+
+class Schedulable(Protocol):
+    """The subscription's columns that say when something is next due on it."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def cancel_at(self) -> int | None: ...
+    @property
+    def trial_end(self) -> int | None: ...
+    @property
+    def trial_will_end_sent(self) -> bool: ...
+    @property
+    def current_period_end(self) -> int: ...
+    @property
+    def pause_collection(self) -> dict[str, Any] | None: ...
+
+
 def refresh_next_action(session: Session, subscription: Subscription) -> None:
     """Recompute the earliest moment the billing runner must look at this subscription again."""
+    retry_at = None
+    if subscription.status in RETRYING:
+        invoice = latest_open_invoice(session, subscription)
+        retry_at = invoice.next_payment_attempt if invoice is not None else None
+    subscription.next_action_at = next_action_at(subscription, retry_at=retry_at)
+
+
+def next_action_at(subscription: Schedulable, *, retry_at: int | None) -> int | None:
+    """The earliest moment something is due on the subscription (renewal, retry, trial notice,
+    scheduled cancel, resumed collection); `retry_at` is its latest open invoice's next payment
+    attempt, which counts for the `RETRYING` statuses only."""
     status = subscription.status
     due: list[int] = []
     if status in (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED):
-        subscription.next_action_at = None
-        return
+        return None
     if status == SubscriptionStatus.INCOMPLETE:
         due.append(subscription.created + INCOMPLETE_EXPIRY)
-        invoice = latest_open_invoice(session, subscription)
-        if invoice is not None and invoice.next_payment_attempt is not None:
-            due.append(invoice.next_payment_attempt)
-        subscription.next_action_at = min(due)
-        return
+        if retry_at is not None:
+            due.append(retry_at)
+        return min(due)
     if subscription.cancel_at is not None:
         due.append(subscription.cancel_at)
     if (
@@ -69,13 +101,43 @@ def refresh_next_action(session: Session, subscription: Subscription) -> None:
         due.append(max(subscription.trial_end - TRIAL_WILL_END_NOTICE, subscription.created))
     if status != SubscriptionStatus.PAUSED:
         due.append(subscription.current_period_end)
-    if status == SubscriptionStatus.PAST_DUE:
-        invoice = latest_open_invoice(session, subscription)
-        if invoice is not None and invoice.next_payment_attempt is not None:
-            due.append(invoice.next_payment_attempt)
+    if status == SubscriptionStatus.PAST_DUE and retry_at is not None:
+        due.append(retry_at)
     if subscription.pause_collection and subscription.pause_collection.get("resumes_at"):
         due.append(int(subscription.pause_collection["resumes_at"]))
-    subscription.next_action_at = min(due) if due else None
+    return min(due) if due else None
+
+
+class Renewable(Protocol):
+    @property
+    def billing_cycle_anchor(self) -> int: ...
+    @property
+    def current_period_end(self) -> int: ...
+
+
+def renewal_period(subscription: Renewable, price: Price) -> tuple[int, int]:
+    """(start, end) of the period a renewal begins: from the end of the current one to the next
+    boundary of the subscription's cycle, on the interval of its first item's `price`."""
+    assert price.recurring_interval is not None
+    start = subscription.current_period_end
+    end = next_boundary(
+        subscription.billing_cycle_anchor,
+        price.recurring_interval,
+        price.recurring_interval_count or 1,
+        start,
+    )
+    return start, end
+
+
+def status_after_renewal(status: str, *, paid: bool) -> str:
+    """A renewal's invoice paid ends a trial or a past due; unpaid, it makes an active or
+    trialing subscription past due."""
+    if paid:
+        if status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE):
+            return SubscriptionStatus.ACTIVE
+    elif status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+        return SubscriptionStatus.PAST_DUE
+    return status
 
 
 @contextmanager

@@ -3,7 +3,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenure.db.base import Base, JSONType, PkType, StripeObject, WithMetadata
@@ -89,7 +89,20 @@ class Subscription(StripeObject, WithMetadata, Base):
         lazy="selectin",
     )
 
-    __table_args__ = (Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),)
+    __table_args__ = (
+        # A test clock's due subscriptions (`renew.BillingStep`).
+        Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),
+        # The billing run's claim (`renew_batch.claim`): the due subscriptions not on a test clock,
+        # in the order it takes them, so that a batch is the index's first rows, with no sort of
+        # the whole due set (which can share one due moment).
+        Index(
+            "ix_subscriptions_claim",
+            "next_action_at",
+            "pk",
+            postgresql_where=text("test_clock_id IS NULL AND next_action_at IS NOT NULL"),
+            sqlite_where=text("test_clock_id IS NULL AND next_action_at IS NOT NULL"),
+        ),
+    )
 
 
 class SubscriptionItem(StripeObject, WithMetadata, Base):

@@ -1,8 +1,9 @@
 """The billing runner: whatever is due on a subscription (renewal, retry, trial end, scheduled cancel).
 
-Each subscription is processed under a row lock in one transaction, so a renewal happens exactly
-once even with several workers (`FOR UPDATE SKIP LOCKED` on PostgreSQL) and after a crash
-(an uncommitted renewal rolls back and is simply done again).
+Due subscriptions are claimed a batch at a time under row locks, one transaction per batch, so a
+renewal happens exactly once even with several workers (`FOR UPDATE SKIP LOCKED` on PostgreSQL)
+and after a crash (an uncommitted batch rolls back and is simply done again). A batch's plain
+renewals are done set-based (`renew_batch`); the rest, one subscription at a time, here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tenure.invoices.service import (
 from tenure.prices.models import Price
 from tenure.runtime import Runtime
 from tenure.subscriptions import cancel as cancelling
+from tenure.subscriptions import renew_batch
 from tenure.subscriptions.common import (
     INCOMPLETE_EXPIRY,
     TRIAL_WILL_END_NOTICE,
@@ -32,9 +34,10 @@ from tenure.subscriptions.common import (
     record_subscription_event,
     recording_update,
     refresh_next_action,
+    renewal_period,
+    status_after_renewal,
 )
 from tenure.subscriptions.models import CancellationReason, Subscription, SubscriptionStatus
-from tenure.subscriptions.periods import next_boundary
 from tenure.testclocks.advance import register_step
 from tenure.testclocks.models import TestClock
 
@@ -118,15 +121,9 @@ def _incomplete(session: Session, subscription: Subscription, *, at: int, contex
 
 def _renew(session: Session, subscription: Subscription, *, context: BillingContext) -> None:
     """Start the next period at the end of the current one, invoice it and collect it."""
-    start = subscription.current_period_end
     price = session.scalar(select(Price).where(Price.id == subscription.items[0].price_id))
-    assert price is not None and price.recurring_interval is not None
-    end = next_boundary(
-        subscription.billing_cycle_anchor,
-        price.recurring_interval,
-        price.recurring_interval_count or 1,
-        start,
-    )
+    assert price is not None
+    start, end = renewal_period(subscription, price)
     # Locked before the invoice lines reference it (see create_invoice).
     customer = session.scalar(
         select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
@@ -155,11 +152,7 @@ def _renew(session: Session, subscription: Subscription, *, context: BillingCont
         paid = invoice.status == InvoiceStatus.PAID or attempt_payment(
             session, invoice, subscription=subscription, context=context, now=start
         )
-        if paid:
-            if subscription.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE):
-                subscription.status = SubscriptionStatus.ACTIVE
-        elif subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
-            subscription.status = SubscriptionStatus.PAST_DUE
+        subscription.status = status_after_renewal(subscription.status, paid=paid)
         if was_trialing and subscription.status != SubscriptionStatus.TRIALING:
             subscription.trial_will_end_sent = True
 
@@ -194,29 +187,60 @@ def _due(stmt_clock: str | None, now: int) -> object:
     )
 
 
-def run_billing(runtime: Runtime) -> int:
-    """Periodic task: process every due subscription not on a test clock, a batch per transaction."""
+def run_billing(runtime: Runtime, *, set_based: bool = True) -> int:
+    """Periodic task: process every due subscription not on a test clock, a batch per transaction.
+    A batch's plain renewals are done set-based unless `set_based` is False (the differential
+    test's reference); every other step goes through `process_due`."""
     context = BillingContext.of(runtime)
     done = 0
     while True:
         with runtime.sessionmaker() as session:
             now = runtime.clock.now()
-            stmt = _due(None, now).limit(BATCH)  # type: ignore[attr-defined]
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            batch = list(session.scalars(stmt))
-            if not batch:
+            claimed = (
+                _claim_renewing(session, now=now, context=context) if set_based else _claim(session, now=now)
+            )
+            if claimed is None:
                 return done
-            # Renewals lock their customer (invoice numbers, balance). Taking the batch's customers
-            # up front, in one order, keeps two workers whose batches share customers from
-            # deadlocking: the second waits for the first instead.
-            customers = sorted({subscription.customer_id for subscription in batch})
-            session.scalars(
-                select(Customer.pk).where(Customer.id.in_(customers)).order_by(Customer.id).with_for_update()
-            ).all()
+            renewed, batch = claimed
+            done += renewed
             for subscription in batch:
                 done += process_due(session, subscription, now=now, context=context)
             session.commit()
+
+
+def _claim_renewing(
+    session: Session, *, now: int, context: BillingContext
+) -> tuple[int, list[Subscription]] | None:
+    """Claim a batch and renew its plain renewals set-based: how many, and the subscriptions left
+    for `process_due` (those `renew_batch.classify` sends there, and those with more due after
+    their renewal). None when nothing is due."""
+    claimed = renew_batch.claim(session, now=now, limit=BATCH)
+    if not claimed:
+        return None
+    customers = renew_batch.lock_customers(session, (s.customer_id for s in claimed))
+    book = renew_batch.read_book(session, claimed)
+    plain, general = renew_batch.classify(claimed, book, now=now)
+    rest = [*general, *renew_batch.renew(session, plain, customers, book, now=now, context=context)]
+    if not rest:
+        return len(plain), []
+    left = session.scalars(
+        select(Subscription)
+        .where(Subscription.pk.in_(rest))
+        .order_by(Subscription.next_action_at, Subscription.pk)
+    )
+    return len(plain), list(left)
+
+
+def _claim(session: Session, *, now: int) -> tuple[int, list[Subscription]] | None:
+    """Claim a batch for `process_due` alone (nothing renewed yet); None when nothing is due."""
+    stmt = _due(None, now).limit(BATCH)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    batch = list(session.scalars(stmt))
+    if not batch:
+        return None
+    renew_batch.lock_customers(session, (s.customer_id for s in batch))
+    return 0, batch
 
 
 class BillingStep:

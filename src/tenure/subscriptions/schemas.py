@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from tenure.api.lists import ListParams, RangeFilter
 from tenure.api.params import FilterTimestamp, Params, Timestamp
 from tenure.prices.models import Price
 from tenure.prices.schemas import serialize_price
-from tenure.subscriptions.models import Discount, Feedback, Subscription, SubscriptionItem
+from tenure.subscriptions.models import Discount, Feedback, Subscription
 
 ProrationBehavior = Literal["create_prorations", "none", "always_invoice"]
 PaymentBehavior = Literal[
@@ -162,7 +163,76 @@ def _plan(price: Price) -> dict[str, Any]:
     }
 
 
-def serialize_item(item: SubscriptionItem, price: Price, subscription: Subscription) -> dict[str, Any]:
+class ItemFields(Protocol):
+    """What an item's serialization reads: a loaded `SubscriptionItem` or a batch row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def metadata_(self) -> dict[str, Any]: ...
+    @property
+    def price_id(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class SubscriptionFields(Protocol):
+    """What a subscription's serialization reads: a loaded `Subscription` with its items, or a
+    batch row (the billing run's set-based renewals)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def livemode(self) -> bool: ...
+    @property
+    def metadata_(self) -> dict[str, Any]: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def billing_cycle_anchor(self) -> int: ...
+    @property
+    def start_date(self) -> int: ...
+    @property
+    def current_period_start(self) -> int: ...
+    @property
+    def current_period_end(self) -> int: ...
+    @property
+    def cancel_at_period_end(self) -> bool: ...
+    @property
+    def cancel_at(self) -> int | None: ...
+    @property
+    def canceled_at(self) -> int | None: ...
+    @property
+    def ended_at(self) -> int | None: ...
+    @property
+    def cancellation_details(self) -> dict[str, Any]: ...
+    @property
+    def trial_start(self) -> int | None: ...
+    @property
+    def trial_end(self) -> int | None: ...
+    @property
+    def default_payment_method_id(self) -> str | None: ...
+    @property
+    def latest_invoice_id(self) -> str | None: ...
+    @property
+    def pause_collection(self) -> dict[str, Any] | None: ...
+    @property
+    def test_clock_id(self) -> str | None: ...
+    @property
+    def items(self) -> Sequence[ItemFields]: ...
+
+
+def serialize_item(item: ItemFields, price: Price, subscription: SubscriptionFields) -> dict[str, Any]:
     return {
         "id": item.id,
         "object": "subscription_item",
@@ -180,11 +250,11 @@ def serialize_item(item: SubscriptionItem, price: Price, subscription: Subscript
 
 
 def serialize_subscription(session: Session, subscription: Subscription) -> dict[str, Any]:
+    """The subscription as the API returns it, reading its prices and discounts."""
     price_ids = [item.price_id for item in subscription.items]
     prices = (
         {p.id: p for p in session.scalars(select(Price).where(Price.id.in_(price_ids)))} if price_ids else {}
     )
-    items = [serialize_item(item, prices[item.price_id], subscription) for item in subscription.items]
     discount_ids = list(
         session.scalars(
             select(Discount.id)
@@ -192,6 +262,15 @@ def serialize_subscription(session: Session, subscription: Subscription) -> dict
             .order_by(Discount.pk)
         )
     )
+    return subscription_payload(subscription, prices=prices, discount_ids=discount_ids)
+
+
+def subscription_payload(
+    subscription: SubscriptionFields, *, prices: Mapping[str, Price], discount_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The serialization of a loaded subscription, its items' `prices` and its discounts' ids
+    (oldest first): no queries, so a batch can serialize many from what it read at once."""
+    items = [serialize_item(item, prices[item.price_id], subscription) for item in subscription.items]
     return {
         "id": subscription.id,
         "object": "subscription",
@@ -214,7 +293,7 @@ def serialize_subscription(session: Session, subscription: Subscription) -> dict
         "default_source": None,
         "default_tax_rates": [],
         "description": subscription.description,
-        "discounts": discount_ids,
+        "discounts": list(discount_ids),
         "ended_at": subscription.ended_at,
         "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
         "items": {
