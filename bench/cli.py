@@ -52,6 +52,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         help="concurrency levels of the API load (repeat; default 1, 16 and 64)",
     )
+    parser.add_argument(
+        "--billing-size",
+        type=int,
+        action="append",
+        metavar="N",
+        help="due subscriptions of the billing run (repeat; default 10,000 and 100,000, 1,000 with --quick)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="do not install and run localstripe")
     parser.add_argument(
         "--profile",
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, api_duration_s=args.duration, api_warmup_s=min(profile.api_warmup_s, 0.5))
     if args.concurrency:
         profile = replace(profile, concurrencies=tuple(args.concurrency))
+    if args.billing_size:
+        profile = replace(profile, billing_sizes=tuple(sorted(set(args.billing_size))))
     signal.signal(signal.SIGTERM, _on_term)
     if args.explain:
         from bench import explain

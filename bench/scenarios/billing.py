@@ -1,6 +1,8 @@
 """Scenario 2 (and 5 for the worker): a billing run over N due subscriptions.
 
-N paying subscriptions (one made through the API, cloned in bulk) are all one period behind.
+N paying subscriptions (one made through the API, cloned in bulk) whose monthly period ended
+minutes ago: a real book's renewal day, plain renewals that the billing run does set-based
+(`tenure.subscriptions.renew_batch`; the scenario refuses to measure a book it would not).
 Tenure's own `run_billing` renews them from separate worker processes (one on SQLite, whose
 writes serialize anyway; one per core on PostgreSQL, which is how Tenure scales its billing
 run): each renewal is an invoice and its line, a charge on the test processor, five events and
@@ -23,26 +25,49 @@ from bench.procs import PYTHON, BenchError, run_json, run_together
 from bench.report import Result
 from bench.seed import api_client, clone_subscriptions, runtime_for, template_subscription
 from bench.stack import SECRET_KEY, Store
-from tenure.subscriptions.periods import next_boundary
+from tenure.runtime import Runtime
+from tenure.subscriptions import renew_batch
+from tenure.subscriptions.periods import add_months, next_boundary
+from tenure.subscriptions.renew import BATCH
 
 MIB = 1024 * 1024
 DAY = 86_400
 WORKERS = {"sqlite": 1, "postgresql": 2}
-RENEWALS_TARGET = 2_000
+# Issue #16, on PostgreSQL: at least this many renewals/s, at least this share of the floor's rate,
+# and as many per second with the largest book as with the smallest.
+RENEWALS_TARGET = 1_000
+FLOOR_SHARE_TARGET = 0.5
+FLAT_TARGET = 0.9
 
 
 def run(bench: Bench, db: str) -> None:
+    rates: dict[int, float] = {}
     for size in bench.profile.billing_sizes:
         store = bench.workspace.new_store(db, f"billing{size}")
         try:
-            _run(bench, db, store, size)
+            rates[size] = _run(bench, db, store, size)
         finally:
             _drop_snapshot(bench, store)
             bench.workspace.drop(store)
+    if len(rates) > 1:
+        small, large = min(rates), max(rates)
+        bench.add(
+            Result(
+                name=f"billing run, renewals/s at {large:,} vs {small:,} due subscriptions",
+                db=db,
+                value=round(rates[large], 1),
+                unit="renewals/s",
+                floor=round(rates[small], 1),
+                baseline=f"{small:,} due",
+                target=f"≥ {FLAT_TARGET}× (flat)" if db == "postgresql" else None,
+                target_met=rates[large] >= FLAT_TARGET * rates[small] if db == "postgresql" else None,
+            )
+        )
 
 
 def seed_due(store: Store, size: int) -> str:
-    """`size` active subscriptions whose period ended minutes ago; returns the template's id."""
+    """`size` active subscriptions whose period ended minutes ago, all plain renewals; returns the
+    template's id."""
     secret = store.create_key()
     with runtime_for(store.url, store.data_dir, SECRET_KEY) as runtime:
         with api_client(runtime, secret) as client:
@@ -51,10 +76,12 @@ def seed_due(store: Store, size: int) -> str:
             except LookupError as exc:
                 raise BenchError(str(exc)) from None
         now = int(time.time())
-        anchor = now - 40 * DAY
+        # A month before five minutes ago (the day clamped at the end of a longer month, when the
+        # period ends up to three days ago).
+        anchor = add_months(now - 300, -1)
         period_end = next_boundary(anchor, "month", 1, anchor)
-        if period_end > now - 60:
-            raise BenchError("the seeded period does not end in the past")
+        if not now - 4 * DAY < period_end <= now - 60:
+            raise BenchError("the seeded period does not end just before now")
 
         def due(_index: int, customer_row: dict[str, Any], row: dict[str, Any]) -> None:
             customer_row.update(created=anchor, next_invoice_sequence=2)
@@ -69,7 +96,20 @@ def seed_due(store: Store, size: int) -> str:
             )
 
         clone_subscriptions(runtime, template_subscription=template, count=size, shape=due)
+        _refuse_general_path(runtime, now=int(time.time()))
     return template
+
+
+def _refuse_general_path(runtime: Runtime, *, now: int) -> None:
+    """The figure is the set-based path's: a batch as the run claims it must hold plain renewals
+    only (the clones are alike, so the first batch stands for them all)."""
+    with runtime.sessionmaker() as session:
+        batch = renew_batch.claim(session, now=now, limit=BATCH)
+        _plain, general = renew_batch.classify(batch, renew_batch.read_book(session, batch), now=now)
+        session.rollback()
+    if not batch or general:
+        reasons = sorted({str(reason) for reason in general.values()})
+        raise BenchError(f"the seeded book is not plain renewals ({len(batch)} due; general path: {reasons})")
 
 
 def _max_pks(store: Store) -> dict[str, int]:
@@ -133,7 +173,8 @@ def _renewed(store: Store) -> int:
         )
 
 
-def _run(bench: Bench, db: str, store: Store, size: int) -> None:
+def _run(bench: Bench, db: str, store: Store, size: int) -> float:
+    """Measure one size; returns Tenure's renewals/s."""
     bench.log(f"billing [{db}] {size:,} due subscriptions: seeding")
     began = time.monotonic()
     seed_due(store, size)
@@ -175,7 +216,10 @@ def _run(bench: Bench, db: str, store: Store, size: int) -> None:
     )
     rate = renewed / wall
     floor_rate = renewed / floor["seconds"]
-    target = f"≥ {RENEWALS_TARGET:,} renewals/s" if db == "postgresql" else None
+    target, met = None, None
+    if db == "postgresql":
+        target = f"≥ {RENEWALS_TARGET:,} renewals/s and ≥ {FLOOR_SHARE_TARGET}× floor"
+        met = rate >= RENEWALS_TARGET and rate >= FLOOR_SHARE_TARGET * floor_rate
     bench.add(
         Result(
             name=f"billing run, {size:,} due subscriptions",
@@ -184,7 +228,7 @@ def _run(bench: Bench, db: str, store: Store, size: int) -> None:
             unit="renewals/s",
             floor=round(floor_rate, 1),
             target=target,
-            target_met=rate >= RENEWALS_TARGET if target else None,
+            target_met=met,
             extra={
                 "subscriptions": size,
                 "renewed": renewed,
@@ -207,3 +251,4 @@ def _run(bench: Bench, db: str, store: Store, size: int) -> None:
             extra={"workers": workers, "per_process": True},
         )
     )
+    return rate
