@@ -16,6 +16,7 @@ from tenure.events.service import record_event
 from tenure.ids import new_id
 from tenure.invoices.models import Invoice, InvoiceStatus
 from tenure.prices.models import Price
+from tenure.subscriptions.changes import SubscriptionBefore, serialize_change
 from tenure.subscriptions.models import Discount, Subscription, SubscriptionStatus
 from tenure.subscriptions.periods import DAY, add_months, next_boundary
 from tenure.subscriptions.schemas import DiscountParams, serialize_subscription
@@ -145,19 +146,15 @@ def recording_update(session: Session, subscription: Subscription, *, now: int) 
     """Run a change and record it as ONE `customer.subscription.updated` (if anything changed).
 
     Every field a change touches (cancellation and its reason included) is in the same event,
-    with `previous_attributes` holding the old values.
+    with `previous_attributes` holding the old values. The subscription is serialized once, after
+    the change (`tenure.subscriptions.changes`).
     """
-    before = serialize_subscription(session, subscription)
+    before = SubscriptionBefore.of(session, subscription)
     yield
     refresh_next_action(session, subscription)
     session.flush()
-    record_event(
-        session,
-        type="customer.subscription.updated",
-        obj=serialize_subscription(session, subscription),
-        now=now,
-        previous=before,
-    )
+    after, previous = serialize_change(session, subscription, before)
+    record_event(session, type="customer.subscription.updated", obj=after, now=now, previous=previous)
 
 
 def record_subscription_event(

@@ -232,7 +232,18 @@ class SubscriptionFields(Protocol):
     def items(self) -> Sequence[ItemFields]: ...
 
 
-def serialize_item(item: ItemFields, price: Price, subscription: SubscriptionFields) -> dict[str, Any]:
+class PeriodFields(Protocol):
+    """What an item's serialization reads of its subscription."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def current_period_start(self) -> int: ...
+    @property
+    def current_period_end(self) -> int: ...
+
+
+def serialize_item(item: ItemFields, price: Price, subscription: PeriodFields) -> dict[str, Any]:
     return {
         "id": item.id,
         "object": "subscription_item",
@@ -255,14 +266,20 @@ def serialize_subscription(session: Session, subscription: Subscription) -> dict
     prices = (
         {p.id: p for p in session.scalars(select(Price).where(Price.id.in_(price_ids)))} if price_ids else {}
     )
-    discount_ids = list(
+    return subscription_payload(
+        subscription, prices=prices, discount_ids=active_discount_ids(session, subscription)
+    )
+
+
+def active_discount_ids(session: Session, subscription: Subscription) -> list[str]:
+    """The ids of the subscription's discounts in force, oldest first, as its API object lists them."""
+    return list(
         session.scalars(
             select(Discount.id)
             .where(Discount.subscription_id == subscription.id, Discount.removed_at.is_(None))
             .order_by(Discount.pk)
         )
     )
-    return subscription_payload(subscription, prices=prices, discount_ids=discount_ids)
 
 
 def subscription_payload(
