@@ -22,6 +22,7 @@ from tenure.api.params import param_name
 from tenure.api.responses import client_disconnected, error_response, json_response
 from tenure.checkout.pages import CheckoutPageError
 from tenure.checkout.pages import error_page as checkout_error_page
+from tenure.db.engine import WriteQueueBusy
 from tenure.ids import random_token
 from tenure.portal.pages.errors import error_page, is_page, status_page
 from tenure.portal.pages.visit import PortalPageError
@@ -82,6 +83,20 @@ def _install_handlers(app: FastAPI) -> None:
             page.status_code = 503
             return page
         return error_response(DatabaseUnavailable("The database is unavailable; please retry the request."))
+
+    # SQLite's writers queue in each process (docs/deploy.md); one refused its turn is answered at once,
+    # before its transaction began: nothing was written, and the same request may be sent again. (The
+    # dashboard answers its own: `tenure.dashboard.errors`.)
+    @app.exception_handler(WriteQueueBusy)
+    async def database_busy(request: Request, exc: WriteQueueBusy) -> Response:
+        log.warning("database busy: %s %s: %s", request.method, request.url.path, exc)
+        if is_page(request):
+            response: Response = status_page(request, 503)  # in the customer's language, if known
+        else:
+            response = error_response(DatabaseUnavailable(str(exc)))
+            response.headers["Stripe-Should-Retry"] = "true"
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(CheckoutPageError)
     async def checkout_page_error(request: Request, exc: CheckoutPageError) -> Response:

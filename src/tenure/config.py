@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     sql_console_max_result_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     sql_console_workers: int = Field(default=2, ge=1)
     sql_console_queue: int = Field(default=4, ge=0)
+    # SQLite has one writer at a time (docs/deploy.md, "SQLite: one writer at a time"): a process's
+    # writers wait their turn in arrival order, at most this many at once and each at most this long;
+    # beyond either a request is answered 503 with Retry-After at once. The default queue is longer
+    # than a server process's 40 request threads, so that all of them may wait their turn: the wait,
+    # not the length, is what refuses when writes come faster than they are done. SQLite's busy
+    # timeout (30 s) stays the backstop between processes.
+    sqlite_write_queue_max: int = Field(default=64, ge=0)
+    sqlite_write_wait_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("webhook_retry_schedule", "dunning_retry_days", mode="before")
     @classmethod

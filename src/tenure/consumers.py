@@ -47,7 +47,9 @@ def drain(runtime: Runtime, *, only: Sequence[str] | None = None) -> int:
     """Let the consumers (all, or those named) catch up with the event log now; returns the events
     they handled."""
     chosen = [consumer for consumer in CONSUMERS if only is None or consumer.name in only]
-    return log.drain(runtime.sessionmaker, chosen, now=runtime.clock.now)
+    with runtime.read_session() as session:
+        chosen = log.waiting(session, chosen)
+    return log.drain(runtime.sessionmaker, chosen, now=runtime.clock.now) if chosen else 0
 
 
 def lag(session: Session) -> dict[str, int]:

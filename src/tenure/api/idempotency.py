@@ -67,5 +67,12 @@ def find_record(session: Session, *, key: str, not_before: int) -> IdempotencyRe
     )
 
 
+def forget_expired(session: Session, *, key: str, not_before: int) -> None:
+    """Free `key` if its record has expired, so that a new request may use it."""
+    session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.key == key, IdempotencyRecord.created < not_before)
+    )
+
+
 def purge_expired(session: Session, *, not_before: int) -> None:
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created < not_before))

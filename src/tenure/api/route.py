@@ -1,4 +1,13 @@
-"""The API's unit of work: authenticate, run the endpoint, store the idempotent response, commit once."""
+"""The API's unit of work: authenticate, run the endpoint, store the idempotent response, commit once.
+
+A request has two phases (docs/deploy.md, "SQLite: one writer at a time"). The read phase looks up
+its API key and, with an `Idempotency-Key`, a stored response to replay: a wrong key or a retry is
+answered without waiting for SQLite's write lock. The write phase is the request's session, whose
+first statement (in the endpoint) waits for the process's turn to write; the turn is held until the
+commit. What follows the endpoint in that phase (the audit entry, the stored response, the commit or
+rollback) runs in a thread of its own rather than one of the shared request threads, which may all be
+taken by writers waiting for this very turn.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,10 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +39,7 @@ from tenure.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+T = TypeVar("T")
 
 
 def presented_secret(request: Request) -> str:
@@ -53,7 +65,7 @@ def presented_secret(request: Request) -> str:
 
 
 def _authenticate(runtime: Runtime, secret: str) -> ApiKey:
-    with runtime.sessionmaker() as session:
+    with runtime.read_session() as session:
         key = find_active_key(session, secret, now=runtime.clock.now())
         if key is None:
             shown = secret[:8] + "*" * 8 + secret[-4:] if len(secret) > 12 else "*" * len(secret)
@@ -70,6 +82,14 @@ def request_session(request: Request) -> Session:
         session = runtime.sessionmaker()
         request.state.db = session
     return session
+
+
+async def _holding_the_turn(func: Callable[..., T], *args: Any) -> T:
+    """Run `func` in a thread of its own, outside the request threads' shared limit (as FastAPI runs a
+    dependency's exit). For the steps of a write phase that come after the endpoint: the turn to
+    write is held until the commit, and waiting for a request thread then could last until every
+    writer queued behind it had given up."""
+    return await anyio.to_thread.run_sync(func, *args, limiter=CapacityLimiter(1))
 
 
 class ApiRoute(APIRoute):
@@ -102,10 +122,10 @@ async def _run(request: Request, endpoint_handler: Handler) -> Response:
     try:
         response = await endpoint_handler(request)
         if audited(request, response):  # in the request's transaction: both commit or neither
-            await run_in_threadpool(record_api_request, request_session(request), request, response)
+            await _holding_the_turn(record_api_request, request_session(request), request, response)
         session: Session | None = getattr(request.state, "db", None)
         if session is not None:
-            await run_in_threadpool(session.commit)
+            await _holding_the_turn(session.commit)
         return response
     except TenureError as exc:
         await _rollback(request)
@@ -132,19 +152,17 @@ async def _idempotent(
     now = runtime.clock.now()
     not_before = now - runtime.settings.idempotency_ttl_seconds
 
+    # A retry is answered in the read phase, without a turn to write.
+    stored = await run_in_threadpool(_stored_response, runtime, idem_key)
+    if stored is not None and stored.created >= not_before:
+        return _replay(runtime, stored, (print_, legacy_print), idem_key)
+
     session = request_session(request)
     try:
-        existing = await run_in_threadpool(
-            idempotency.find_record, session, key=idem_key, not_before=-(2**62)
-        )
-        if existing is not None and existing.created >= not_before:
-            return _replay(runtime, existing, (print_, legacy_print), idem_key)
-        if existing is not None:  # expired: the key may be reused
-            await run_in_threadpool(session.delete, existing)
         try:
-            response = await endpoint_handler(request)
+            response = await endpoint_handler(request)  # its first statement waits for the turn
             if audited(request, response):
-                await run_in_threadpool(record_api_request, session, request, response)
+                await _holding_the_turn(record_api_request, session, request, response)
         except TenureError as exc:
             await _rollback(request)
             response = error_response(exc)
@@ -159,16 +177,14 @@ async def _idempotent(
             body=runtime.response_box.encrypt(body_bytes.decode("utf-8")),
             created=now,
         )
-        session.add(record)
         try:
-            await run_in_threadpool(session.commit)
+            # An expired record under the key (seen above, or since) makes way for this one.
+            await _holding_the_turn(_store, session, record, not_before)
         except IntegrityError:
             # A concurrent request with the same key committed first: undo ours, replay theirs.
             await _rollback(request)
-            winner = await run_in_threadpool(
-                idempotency.find_record, session, key=idem_key, not_before=not_before
-            )
-            if winner is None:
+            winner = await run_in_threadpool(_stored_response, runtime, idem_key)
+            if winner is None or winner.created < not_before:
                 raise
             return _replay(runtime, winner, (print_,), idem_key)
         return response
@@ -177,6 +193,21 @@ async def _idempotent(
         raise
     finally:
         await _close(request)
+
+
+def _stored_response(runtime: Runtime, idem_key: str) -> idempotency.IdempotencyRecord | None:
+    """The response stored under the key, however old (a read phase)."""
+    with runtime.read_session() as session:
+        record = idempotency.find_record(session, key=idem_key, not_before=-(2**62))
+        if record is not None:
+            session.expunge(record)
+        return record
+
+
+def _store(session: Session, record: idempotency.IdempotencyRecord, not_before: int) -> None:
+    idempotency.forget_expired(session, key=record.key, not_before=not_before)
+    session.add(record)
+    session.commit()
 
 
 def _replay(
@@ -196,13 +227,13 @@ def _replay(
 async def _rollback(request: Request) -> None:
     session: Session | None = getattr(request.state, "db", None)
     if session is not None:
-        await run_in_threadpool(session.rollback)
+        await _holding_the_turn(session.rollback)
 
 
 async def _close(request: Request) -> None:
     session: Session | None = getattr(request.state, "db", None)
     if session is not None:
-        await run_in_threadpool(session.close)
+        await _holding_the_turn(session.close)
         request.state.db = None
 
 

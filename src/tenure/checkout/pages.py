@@ -50,7 +50,7 @@ class CheckoutPageError(Exception):
     ) -> None:
         super().__init__(kind)
         self.status_code = status_code
-        self.kind = kind  # "not_found" | "expired" | "csrf" | "server"
+        self.kind = kind  # "not_found" | "expired" | "csrf" | "server" | "busy"
         self.locale = locale
         self.cancel_url = cancel_url
 
@@ -111,7 +111,7 @@ def error_page(request: Request, error: CheckoutPageError) -> HTMLResponse:
 
 def checkout_status_page(request: Request, status_code: int) -> HTMLResponse:
     """The page for an HTTP error under `/checkout` (unknown path, wrong method, server error)."""
-    kind = {403: "csrf", 410: "expired", 500: "server"}.get(status_code, "not_found")
+    kind = {403: "csrf", 410: "expired", 500: "server", 503: "busy"}.get(status_code, "not_found")
     return error_page(request, CheckoutPageError(status_code, kind))
 
 

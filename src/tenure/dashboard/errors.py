@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from tenure.api.errors import TenureError
 from tenure.api.responses import client_disconnected
+from tenure.db.engine import WriteQueueBusy
 from tenure.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TITLES = {
     409: "This changed in the meantime",
     429: "Too many attempts",
     500: "Something went wrong on our side",
+    503: "The database is busy",
 }
 
 
@@ -45,7 +47,7 @@ class DashboardError(Exception):
     def __init__(self, status_code: int, kind: str, message: str | None = None) -> None:
         super().__init__(kind)
         self.status_code = status_code
-        self.kind = kind  # "signin" | "forbidden" | "csrf" | "not_found" | "invalid" | "server"
+        self.kind = kind  # "signin" | "forbidden" | "csrf" | "not_found" | "invalid" | "server" | "busy"
         self.message = message
 
 
@@ -90,6 +92,11 @@ def render_error(request: Request, exc: Exception) -> Response:
         return error_page(request, 400, "invalid")
     if isinstance(exc, ClientDisconnect):
         return client_disconnected(request)
+    if isinstance(exc, WriteQueueBusy):  # SQLite's writers queued past their bounds (docs/deploy.md)
+        log.warning("database busy: %s %s: %s", request.method, request.url.path, exc)
+        busy = error_page(request, 503, "busy")
+        busy.headers["Retry-After"] = str(exc.retry_after)
+        return busy
     if isinstance(exc, StarletteHTTPException):
         return error_page(request, exc.status_code, "not_found" if exc.status_code == 404 else "invalid")
     log.exception("unhandled dashboard error", exc_info=exc)

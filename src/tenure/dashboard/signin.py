@@ -67,7 +67,7 @@ def _login_page(
 @router.get(LOGIN_PATH)
 def login_form(request: Request, next: str = "") -> Response:
     runtime: Runtime = request.app.state.runtime
-    with runtime.sessionmaker() as db:
+    with runtime.read_session() as db:
         if auth.resolve_session(db, request.cookies.get(COOKIE), now=runtime.clock.now()) is not None:
             return RedirectResponse(safe_next(next), status_code=303)
     pre_session = request.cookies.get(LOGIN_COOKIE) or new_token()
@@ -144,7 +144,7 @@ def login(request: Request, form: Form) -> Response:
 
 
 @router.post("/dashboard/logout")
-def logout(visit: Annotated[StaffVisit, Depends(staff_visit)], form: Form) -> Response:
+def logout(visit: Annotated[StaffVisit, Depends(staff_visit, scope="function")], form: Form) -> Response:
     visit.check_csrf(form)
     auth.sign_out(visit.db, visit.staff_session)
     visit.db.commit()

@@ -1,10 +1,14 @@
 """A staff member's visit: the session behind the cookie, the account, the database session and CSRF.
-Every dashboard route (but sign-in) starts from a `StaffVisit`, through `require(capability)`."""
+Every dashboard route (but sign-in) starts from a `StaffVisit`, through `require(capability)`.
+
+The cookie's session is looked up in a read phase (docs/deploy.md, "SQLite: one writer at a time"):
+a page that is only read (GET, HEAD) continues in it and never takes SQLite's write lock; a form
+(POST) gets a write-phase session, which waits for its turn to write at its first statement."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -79,22 +83,32 @@ class StaffVisit:
         return can(self.staff.role, Capability(capability))
 
 
+READING_METHODS = ("GET", "HEAD")
+
+
 def staff_visit(request: Request) -> Iterator[StaffVisit]:
     runtime: Runtime = request.app.state.runtime
-    with runtime.sessionmaker() as db:
-        bind_address(db, client_address(request))  # for the audit log of the actions of this visit
+    with runtime.read_session() as lookups:
         now = runtime.clock.now()
-        found = resolve_session(db, request.cookies.get(COOKIE), now=now)
+        found = resolve_session(lookups, request.cookies.get(COOKIE), now=now)
         if found is None:
             raise DashboardError(401, "signin")
         staff_session, staff = found
-        yield StaffVisit(db=db, runtime=runtime, staff=staff, staff_session=staff_session, now=now)
+        visit = StaffVisit(db=lookups, runtime=runtime, staff=staff, staff_session=staff_session, now=now)
+        if request.method in READING_METHODS:
+            yield visit
+            return
+        lookups.commit()  # the read transaction ends here, not with the page
+        with runtime.sessionmaker() as db:
+            bind_address(db, client_address(request))  # for the audit log of the actions of this visit
+            yield replace(visit, db=db)
+        lookups.flush()  # refused (ReadPhaseWrite) if the page changed the staff member or session
 
 
 def require(capability: Capability) -> Callable[[StaffVisit], StaffVisit]:
     """A dependency: the signed-in visit, if the staff member's role has `capability` (else a 403 page)."""
 
-    def dependency(visit: Annotated[StaffVisit, Depends(staff_visit)]) -> StaffVisit:
+    def dependency(visit: Annotated[StaffVisit, Depends(staff_visit, scope="function")]) -> StaffVisit:
         ensure(visit.staff.role, capability)
         return visit
 

@@ -198,6 +198,17 @@ def drain(maker: sessionmaker[Session], consumers: Sequence[Consumer], *, now: C
     return handled
 
 
+def waiting(session: Session, consumers: Sequence[Consumer]) -> list[Consumer]:
+    """The consumers with at least one event to read: one small read each, no lock, so that an idle
+    pass (the embedded worker's, the tests' app's) takes no turn at SQLite's write lock."""
+    found = []
+    for consumer in consumers:
+        readable = _after(session, _Position.of(session.get(ConsumerCheckpoint, consumer.name)))
+        if session.scalar(_wanted(readable, consumer).with_only_columns(Event.pk).limit(1)) is not None:
+            found.append(consumer)
+    return found
+
+
 def lag(session: Session, consumers: Sequence[Consumer]) -> dict[str, int]:
     """How many events each consumer has yet to read (for `tenure check --settled`)."""
     behind: dict[str, int] = {}

@@ -19,7 +19,7 @@ from tenure.customers.models import Customer
 from tenure.customers.schemas import CustomerUpdate, valid_email
 from tenure.customers.service import update_customer
 from tenure.portal.pages.rendering import page
-from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit
+from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit, WritingVisit
 
 router = APIRouter(include_in_schema=False)
 BASE = "/portal/billing-details"
@@ -200,7 +200,7 @@ def _problem(error: TenureError) -> tuple[str, str]:
 
 
 @router.post(BASE)
-def save_billing_details(request: Request, visit: Visit, form: Form) -> Response:
+def save_billing_details(request: Request, visit: WritingVisit, form: Form) -> Response:
     """Save the allowed fields; fields the configuration does not allow are ignored, whatever is posted."""
     visit.check_csrf(form)
     allowed = allowed_fields(visit)

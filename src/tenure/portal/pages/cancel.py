@@ -13,7 +13,7 @@ from tenure.portal.pages.lookups import own_subscription, text
 from tenure.portal.pages.reasons import ReasonOption, reason_options
 from tenure.portal.pages.rendering import page
 from tenure.portal.pages.summaries import summarize
-from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit
+from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit, WritingVisit
 from tenure.retention import flow as flows
 from tenure.retention.models import CancellationFlow, FlowOutcome, FlowSource
 from tenure.retention.offers import Ineligible, choose_offer, configured_cooldown
@@ -69,7 +69,7 @@ def _page(
 
 
 @router.get(BASE)
-def confirm(request: Request, visit: Visit, subscription_id: str) -> Response:
+def confirm(request: Request, visit: WritingVisit, subscription_id: str) -> Response:
     _cancel_settings(visit)
     subscription = own_subscription(visit, subscription_id, for_update=True)
     summary = summarize(visit.db, subscription)
@@ -101,7 +101,7 @@ def confirm(request: Request, visit: Visit, subscription_id: str) -> Response:
 
 
 @router.post(BASE)
-def confirmed(visit: Visit, form: Form, subscription_id: str) -> Response:
+def confirmed(visit: WritingVisit, form: Form, subscription_id: str) -> Response:
     visit.check_csrf(form)
     settings = _cancel_settings(visit)
     subscription = own_subscription(visit, subscription_id, for_update=True)
@@ -152,7 +152,7 @@ def _reason_page(
 
 
 @router.post(BASE + "/reason")
-def reason_given(request: Request, visit: Visit, form: Form, subscription_id: str) -> Response:
+def reason_given(request: Request, visit: WritingVisit, form: Form, subscription_id: str) -> Response:
     visit.check_csrf(form)
     _cancel_settings(visit)
     subscription = own_subscription(visit, subscription_id, for_update=True)
@@ -238,7 +238,7 @@ def offer(request: Request, visit: Visit, subscription_id: str, flow: str = "") 
 
 
 @router.post(BASE + "/offer")
-def offer_answered(visit: Visit, form: Form, subscription_id: str) -> Response:
+def offer_answered(visit: WritingVisit, form: Form, subscription_id: str) -> Response:
     visit.check_csrf(form)
     # The lock makes this the only step running on the subscription: the eligibility checked by
     # `accept_offer`, and the other flows it closes, cannot change until the commit.

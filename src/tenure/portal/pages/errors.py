@@ -27,5 +27,7 @@ def status_page(request: Request, status_code: int) -> HTMLResponse:
 
     if is_checkout_page(request):
         return checkout_status_page(request, status_code)
-    kind = {401: "session", 403: "csrf", 410: "link", 500: "server"}.get(status_code, "not_found")
+    kind = {401: "session", 403: "csrf", 410: "link", 500: "server", 503: "busy"}.get(
+        status_code, "not_found"
+    )
     return error_page(request, PortalPageError(status_code, kind))

@@ -12,7 +12,7 @@ from tenure.portal.pages.billing_details import summarize_billing
 from tenure.portal.pages.lookups import own_subscription, text
 from tenure.portal.pages.rendering import page
 from tenure.portal.pages.summaries import summarize
-from tenure.portal.pages.visit import Form, PortalPageError, Visit
+from tenure.portal.pages.visit import Form, PortalPageError, Visit, WritingVisit
 from tenure.subscriptions import cancel as cancelling
 from tenure.subscriptions.common import recording_update
 from tenure.subscriptions.models import Subscription
@@ -80,7 +80,7 @@ def home(request: Request, visit: Visit, notice: str | None = None) -> Response:
 
 
 @router.post("/portal/subscriptions/{subscription_id}/renew")
-def keep_subscription(visit: Visit, form: Form, subscription_id: str) -> Response:
+def keep_subscription(visit: WritingVisit, form: Form, subscription_id: str) -> Response:
     """ "Keep my subscription": undo a scheduled cancellation (safe to submit twice)."""
     visit.check_csrf(form)
     subscription = own_subscription(visit, subscription_id, for_update=True)

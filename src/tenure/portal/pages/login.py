@@ -34,7 +34,7 @@ MAX_EMAIL_LENGTH = 512
 
 
 def _configuration(runtime: Runtime, request: Request, configuration_id: str) -> PortalConfiguration:
-    with runtime.sessionmaker() as db:
+    with runtime.read_session() as db:
         configuration = db.scalar(
             select(PortalConfiguration).where(PortalConfiguration.id == configuration_id)
         )
@@ -71,7 +71,7 @@ def _render(
     status_code: int = 200,
 ) -> HTMLResponse:
     key, new = _browser_key(request)
-    with runtime.sessionmaker() as db:
+    with runtime.read_session() as db:
         brand = load_brand(db, runtime.settings, configuration_id)
     response = page(
         request,
@@ -167,7 +167,7 @@ def login_submit(request: Request, form: Form, configuration_id: str) -> Respons
 @router.get("/portal/sign-in/{token}")
 def sign_in_page(request: Request, token: str) -> Response:
     runtime: Runtime = request.app.state.runtime
-    with runtime.sessionmaker() as db:
+    with runtime.read_session() as db:
         link = find_link(db, token, secret=runtime.settings.resolved_secret_key(), now=runtime.clock.now())
     if link is None:
         raise PortalPageError(410, "link", request_locale(request))
@@ -184,8 +184,12 @@ def sign_in(request: Request, form: Form, token: str) -> Response:
     runtime: Runtime = request.app.state.runtime
     _check_csrf(runtime, request, form)
     now = runtime.clock.now()
+    secret = runtime.settings.resolved_secret_key()
+    with runtime.read_session() as lookup:  # an unknown or spent link never waits for the write lock
+        if find_link(lookup, token, secret=secret, now=now) is None:
+            raise PortalPageError(410, "link", request_locale(request))
     with runtime.sessionmaker() as db:
-        link = find_link(db, token, secret=runtime.settings.resolved_secret_key(), now=now, for_update=True)
+        link = find_link(db, token, secret=secret, now=now, for_update=True)  # again, under the lock
         if link is None:
             raise PortalPageError(410, "link", request_locale(request))
         link.used_at = now

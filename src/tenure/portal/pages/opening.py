@@ -29,19 +29,25 @@ def landing_path(portal_session: PortalSession) -> str:
     return "/portal"
 
 
+def _openable(portal_session: PortalSession | None, now: int) -> bool:
+    return (
+        portal_session is not None
+        and portal_session.opened_at is None
+        and portal_session.url_expires_at > now
+    )
+
+
 @router.get("/portal/session/{secret}")
 def open_session(request: Request, secret: str) -> Response:
     runtime: Runtime = request.app.state.runtime
+    by_secret = select(PortalSession).where(PortalSession.url_secret_hash == hash_token(secret))
+    now = runtime.clock.now()
+    with runtime.read_session() as lookup:  # an unknown or spent link never waits for the write lock
+        if not _openable(lookup.scalar(by_secret), now):
+            raise PortalPageError(410, "link", request_locale(request))
     with runtime.sessionmaker() as db:
-        now = runtime.clock.now()
-        portal_session = db.scalar(
-            select(PortalSession).where(PortalSession.url_secret_hash == hash_token(secret)).with_for_update()
-        )
-        if (
-            portal_session is None
-            or portal_session.opened_at is not None
-            or portal_session.url_expires_at <= now
-        ):
+        portal_session = db.scalar(by_secret.with_for_update())  # again, under the lock: opened once
+        if portal_session is None or not _openable(portal_session, now):
             raise PortalPageError(410, "link", request_locale(request))
         token = new_token()
         portal_session.opened_at = now

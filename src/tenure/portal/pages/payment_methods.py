@@ -25,7 +25,7 @@ from tenure.payments.models import PaymentMethod
 from tenure.payments.processor import get_processor
 from tenure.payments.schemas import PaymentMethodCreate
 from tenure.portal.pages.rendering import page
-from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit
+from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit, WritingVisit
 from tenure.subscriptions.models import Subscription, SubscriptionStatus
 
 router = APIRouter(include_in_schema=False)
@@ -303,13 +303,14 @@ def _add(visit: PortalVisit, params: PaymentMethodCreate, *, make_default: bool)
     else:
         payment_methods.attach(visit.db, method, customer, real_now=visit.real_now, param=None)
     if make_default:
-        _make_default(visit, method)
+        _make_default(visit, customer, method)
     return saved is None
 
 
-def _make_default(visit: PortalVisit, method: PaymentMethod) -> None:
-    """Through the customer service: its `customer.updated` also makes overdue invoices retry now."""
-    if visit.customer.default_payment_method_id == method.id:
+def _make_default(visit: PortalVisit, customer: Customer, method: PaymentMethod) -> None:
+    """Through the customer service: its `customer.updated` also makes overdue invoices retry now.
+    `customer` is the row `_lock_customer` re-read, so a double submission changes nothing."""
+    if customer.default_payment_method_id == method.id:
         return
     update_customer(
         visit.db,
@@ -320,7 +321,7 @@ def _make_default(visit: PortalVisit, method: PaymentMethod) -> None:
 
 
 @router.post(BASE)
-def add(request: Request, visit: Visit, form: Form) -> Response:
+def add(request: Request, visit: WritingVisit, form: Form) -> Response:
     visit.check_csrf(form)
     _enabled(visit)
     kind = str(form.get("type") or "")
@@ -361,12 +362,12 @@ def _after_adding(visit: PortalVisit, *, notice: str, retrying: bool) -> Respons
 
 
 @router.post(BASE + "/{payment_method_id}/default")
-def make_default(visit: Visit, form: Form, payment_method_id: str) -> Response:
+def make_default(visit: WritingVisit, form: Form, payment_method_id: str) -> Response:
     """Make a saved method the default (again is a no-op, so a double submit changes nothing)."""
     visit.check_csrf(form)
     _enabled(visit)
-    _lock_customer(visit)
-    _make_default(visit, _own_method(visit, payment_method_id))
+    customer = _lock_customer(visit)
+    _make_default(visit, customer, _own_method(visit, payment_method_id))
     visit.db.commit()
     return RedirectResponse(f"{BASE}?notice=default", status_code=303)
 
@@ -385,7 +386,7 @@ def confirm_removal(request: Request, visit: Visit, payment_method_id: str) -> R
 
 
 @router.post(BASE + "/{payment_method_id}/remove")
-def remove(request: Request, visit: Visit, form: Form, payment_method_id: str) -> Response:
+def remove(request: Request, visit: WritingVisit, form: Form, payment_method_id: str) -> Response:
     """Detach the method; refused (with the reason, in the customer's language) while it is the
     default of a customer who owes a payment."""
     visit.check_csrf(form)

@@ -21,7 +21,7 @@ from tenure.portal.pages.switching import (
     preview_switch,
     switch_params,
 )
-from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit
+from tenure.portal.pages.visit import Form, PortalPageError, PortalVisit, Visit, WritingVisit
 from tenure.subscriptions import service as subscriptions
 from tenure.subscriptions.common import subscription_now
 from tenure.subscriptions.models import Subscription
@@ -89,8 +89,9 @@ def _choice(
 
 
 @router.get(BASE)
-def choose(request: Request, visit: Visit, subscription_id: str, price: str | None = None) -> Response:
-    """The prices to choose from; with `price` (or a confirm deep link), the confirmation."""
+def choose(request: Request, visit: WritingVisit, subscription_id: str, price: str | None = None) -> Response:
+    """The prices to choose from; with `price` (or a confirm deep link), the confirmation. A write
+    phase: the confirmation's preview runs the real switch in a savepoint it rolls back."""
     settings = _settings(visit)
     subscription = _switchable(visit, subscription_id)
     current = {item.price_id for item in subscription.items}
@@ -133,7 +134,7 @@ def choose(request: Request, visit: Visit, subscription_id: str, price: str | No
 
 
 @router.post(BASE)
-def switch(visit: Visit, form: Form, subscription_id: str) -> Response:
+def switch(visit: WritingVisit, form: Form, subscription_id: str) -> Response:
     """Switch to the posted price (safe to submit twice: the second finds the price in place)."""
     visit.check_csrf(form)
     settings = _settings(visit)
