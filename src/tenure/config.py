@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     # writers wait their turn in arrival order, at most this many at once and each at most this long;
     # beyond either a request is answered 503 with Retry-After at once. The default queue is longer
     # than a server process's 40 request threads, so that all of them may wait their turn: the wait,
-    # not the length, is what refuses when writes come faster than they are done. SQLite's busy
-    # timeout (30 s) stays the backstop between processes.
+    # not the length, is what refuses when writes come faster than they are done. Between processes,
+    # the holders of their turns take turns at a lock file beside the database.
     sqlite_write_queue_max: int = Field(default=64, ge=0)
     sqlite_write_wait_seconds: float = Field(default=5.0, gt=0)
 

@@ -1,15 +1,19 @@
 """The write queue: a process's SQLite writers take turns in arrival order, and a writer that cannot
-have its turn soon enough is refused at once instead of being left in SQLite's busy handler."""
+have its turn soon enough is refused at once instead of being left in SQLite's busy handler. The
+processes that share a file take turns at its gate."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tenure.db.engine import WriteQueue, WriteQueueBusy
+from tenure.db.engine import ProcessGate, WriteQueue, WriteQueueBusy
 
 # Generous: these bound how long a broken queue may hang a test, not how fast a working one is.
 PATIENCE = 30.0
@@ -121,3 +125,78 @@ def test_a_turn_is_given_back_when_the_holder_fails() -> None:
 def test_releasing_a_free_queue_is_a_bug() -> None:
     with pytest.raises(RuntimeError):
         WriteQueue(max_waiting=1, max_wait_seconds=1).release()
+
+
+def _gated(path: Path) -> WriteQueue:
+    return WriteQueue(max_waiting=4, max_wait_seconds=PATIENCE, gate=ProcessGate(str(path)))
+
+
+def test_queues_with_one_gate_take_turns(tmp_path: Path) -> None:
+    """Two queues on one file, as two processes have: the holder of the second's turn waits at the
+    gate while the first holds it, has it the moment the first lets go, and the first then waits."""
+    lock_file = tmp_path / "tenure.sqlite3.write-lock"
+    first, second = _gated(lock_file), _gated(lock_file)
+    first.acquire()
+    second_in = threading.Event()
+    second_done = threading.Event()
+
+    def other_process() -> None:
+        second.acquire()
+        second_in.set()
+        second_done.wait(PATIENCE)
+        second.release()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    assert not second_in.wait(0.3)  # at the gate
+    first.release()
+    assert second_in.wait(PATIENCE)
+    first_in = threading.Event()
+    again = threading.Thread(target=lambda: (first.acquire(), first_in.set()))
+    again.start()
+    assert not first_in.wait(0.3)
+    second_done.set()
+    assert first_in.wait(PATIENCE)
+    first.release()
+    thread.join(PATIENCE)
+    again.join(PATIENCE)
+    assert not first.held and not second.held
+
+
+def test_the_gate_holds_between_processes(tmp_path: Path) -> None:
+    lock_file = tmp_path / "tenure.sqlite3.write-lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from tenure.db.engine import ProcessGate; gate = ProcessGate(sys.argv[1]); "
+            "gate.lock(); print('locked', flush=True); sys.stdin.readline(); gate.unlock()",
+            str(lock_file),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "locked"
+        queue = _gated(lock_file)
+        ours = threading.Event()
+        waiter = threading.Thread(target=lambda: (queue.acquire(), ours.set()))
+        waiter.start()
+        assert not ours.wait(0.3)  # the other process has it
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert ours.wait(PATIENCE)
+        queue.release()
+        waiter.join(PATIENCE)
+    finally:
+        holder.kill()
+        holder.wait(PATIENCE)
+
+
+def test_a_gate_that_cannot_be_made_leaves_the_order_to_sqlite(tmp_path: Path) -> None:
+    queue = _gated(tmp_path / "missing directory" / "tenure.sqlite3.write-lock")
+    queue.acquire()
+    queue.release()
+    assert not queue.held

@@ -7,8 +7,9 @@ transaction says which phase it is in, by the session it runs in:
   request's writes, and pages that only read. A plain deferred `BEGIN` with `PRAGMA query_only` on:
   it never takes the write lock (WAL readers block no one) and cannot write.
 - a **write phase** (every other session): the process's `WriteQueue` first, in arrival order, then
-  `BEGIN IMMEDIATE`, so the lock is taken up front and a read-then-write transaction can never fail
-  upgrading its lock. The turn is given back the moment the transaction ends, however it ends.
+  the `ProcessGate` that the processes sharing the file take turns at, then `BEGIN IMMEDIATE`, so the
+  lock is taken up front and a read-then-write transaction can never fail upgrading its lock. The
+  turn is given back the moment the transaction ends, however it ends.
 
 PostgreSQL keeps MVCC and its behaviour: no queue, and a read phase is an ordinary transaction (some
 lookups lock rows `FOR UPDATE`, which a `READ ONLY` one would refuse); the session refuses to write.
@@ -16,18 +17,23 @@ lookups lock rows `FOR UPDATE`, which a `READ ONLY` one would refuse); the sessi
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import math
+import os
 import sqlite3
 import threading
 import weakref
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+log = logging.getLogger(__name__)
+
 SQLITE_POOL_SIZE = 32
-SQLITE_BUSY_TIMEOUT_SECONDS = 30  # the backstop between processes (each has its own queue)
+SQLITE_BUSY_TIMEOUT_SECONDS = 30  # the backstop for writers other than Tenure's processes
 DEFAULT_WRITE_QUEUE_MAX = 64  # above a server process's 40 request threads (docs/deploy.md)
 DEFAULT_WRITE_WAIT_SECONDS = 5.0
 # The execution option that marks a read phase's connections.
@@ -47,17 +53,60 @@ class ReadPhaseWrite(RuntimeError):
     """A read-phase session was asked to write: the code must open the write phase for that."""
 
 
+class ProcessGate:
+    """The turns of the processes that write one SQLite file (server processes, the worker, `tenure`
+    commands): an exclusive `flock` on a file beside the database, taken by the holder of each
+    process's turn and let go when its transaction ends. A process waiting for it sleeps in the
+    kernel and is woken the moment it is let go, so the processes take turns; in SQLite's busy
+    handler the first of each process's queue would poll with sleeps of up to 100 ms, and miss the
+    lock while another process hands it on from writer to writer.
+
+    A file of its own: opening and closing the database file itself would drop SQLite's locks on it.
+    The descriptor is opened for each turn and closed to let go: none stays open between turns. Where
+    the file cannot be made (a read-only directory), writers fall back on SQLite's busy handler."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._warned = False
+
+    def lock(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "no write gate at %s (%s): SQLite's busy handler orders the processes", self.path, exc
+                )
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # sleeps without the GIL until the other process lets go
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def unlock(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # lets go of the lock
+
+
 class WriteQueue:
     """This process's turns at SQLite's write lock: one holder; the others wait in arrival order, and
     each released turn is handed to the first of them (never up for grabs, as in SQLite's busy
-    handler, which polls with growing sleeps and serves no one in order).
+    handler, which polls with growing sleeps and serves no one in order). With a `gate`, the holder
+    then waits for the other processes' turns to end before it has the lock, and lets go of the gate
+    before the next writer of this process has its turn.
 
     At most `max_waiting` wait, each at most `max_wait_seconds`; past either, `WriteQueueBusy` at
     once. A turn belongs to a transaction, not to a thread: whoever ends it gives it back."""
 
-    def __init__(self, *, max_waiting: int, max_wait_seconds: float) -> None:
+    def __init__(self, *, max_waiting: int, max_wait_seconds: float, gate: ProcessGate | None = None) -> None:
         self.max_waiting = max_waiting
         self.max_wait_seconds = max_wait_seconds
+        self.gate = gate
         self._mutex = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Lock] = deque()  # each waiter blocks on its own locked lock
@@ -71,6 +120,22 @@ class WriteQueue:
         return len(self._waiters)
 
     def acquire(self) -> None:
+        self._take_turn()
+        if self.gate is not None:
+            try:
+                self.gate.lock()
+            except BaseException:
+                self._hand_on()
+                raise
+
+    def release(self) -> None:
+        try:
+            if self.gate is not None:
+                self.gate.unlock()
+        finally:
+            self._hand_on()
+
+    def _take_turn(self) -> None:
         with self._mutex:
             if not self._held:
                 self._held = True
@@ -88,7 +153,7 @@ class WriteQueue:
                 raise self._busy(f"no turn to write came within {self.max_wait_seconds:g} s")
         # Handed over just as the wait ran out: the turn is ours after all.
 
-    def release(self) -> None:
+    def _hand_on(self) -> None:
         with self._mutex:
             if not self._held:
                 raise RuntimeError("released a write turn that nobody holds")
@@ -179,7 +244,12 @@ def make_engine(
             pool_size=SQLITE_POOL_SIZE,
             max_overflow=SQLITE_POOL_SIZE,
         )
-        queue = WriteQueue(max_waiting=write_queue_max, max_wait_seconds=write_wait_seconds)
+        database = make_url(url).database
+        on_disk = (
+            database is not None and database not in ("", ":memory:") and not database.startswith("file:")
+        )
+        gate = ProcessGate(f"{database}.write-lock") if on_disk else None
+        queue = WriteQueue(max_waiting=write_queue_max, max_wait_seconds=write_wait_seconds, gate=gate)
         _configure_sqlite(engine, queue)
         _QUEUES[engine] = queue
         return engine
