@@ -115,6 +115,25 @@ def _row(runtime: Runtime, table: Table, **where: Any) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "pk"}
 
 
+def due_for_renewal(anchor: int, period_end: int) -> Shape:
+    """A shape for `clone_subscriptions`: active subscriptions started at `anchor` whose first period
+    ends at `period_end`, when they are due, each customer's first invoice number already used."""
+
+    def shape(_index: int, customer: dict[str, Any], subscription: dict[str, Any]) -> None:
+        customer.update(created=anchor, next_invoice_sequence=2)
+        subscription.update(
+            status="active",
+            created=anchor,
+            billing_cycle_anchor=anchor,
+            start_date=anchor,
+            current_period_start=anchor,
+            current_period_end=period_end,
+            next_action_at=period_end,
+        )
+
+    return shape
+
+
 def clone_subscriptions(
     runtime: Runtime,
     *,

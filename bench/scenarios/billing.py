@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Any
 
 from sqlalchemy import func, inspect, select
 
@@ -23,7 +22,7 @@ import tenure.models as models
 from bench.context import Bench
 from bench.procs import PYTHON, BenchError, run_json, run_together
 from bench.report import Result
-from bench.seed import api_client, clone_subscriptions, runtime_for, template_subscription
+from bench.seed import api_client, clone_subscriptions, due_for_renewal, runtime_for, template_subscription
 from bench.stack import SECRET_KEY, Store
 from tenure.runtime import Runtime
 from tenure.subscriptions import renew_batch
@@ -83,19 +82,9 @@ def seed_due(store: Store, size: int) -> str:
         if not now - 4 * DAY < period_end <= now - 60:
             raise BenchError("the seeded period does not end just before now")
 
-        def due(_index: int, customer_row: dict[str, Any], row: dict[str, Any]) -> None:
-            customer_row.update(created=anchor, next_invoice_sequence=2)
-            row.update(
-                status="active",
-                created=anchor,
-                billing_cycle_anchor=anchor,
-                start_date=anchor,
-                current_period_start=anchor,
-                current_period_end=period_end,
-                next_action_at=period_end,
-            )
-
-        clone_subscriptions(runtime, template_subscription=template, count=size, shape=due)
+        clone_subscriptions(
+            runtime, template_subscription=template, count=size, shape=due_for_renewal(anchor, period_end)
+        )
         _refuse_general_path(runtime, now=int(time.time()))
     return template
 

@@ -15,14 +15,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 import stripe
 from bench.procs import Service
-from bench.seed import api_client, clone_subscriptions, template_subscription
+from bench.seed import api_client, clone_subscriptions, due_for_renewal, template_subscription
 from sqlalchemy import func, select
 
 from tenure.config import Settings
@@ -94,19 +93,9 @@ def _seed(runtime: Runtime, receiver_url: str) -> tuple[str, dict[str, str]]:
     period_end = next_boundary(anchor, "month", 1, anchor)
     assert period_end < now - DAY
 
-    def due(_index: int, customer: dict[str, Any], subscription: dict[str, Any]) -> None:
-        customer.update(created=anchor, next_invoice_sequence=2)
-        subscription.update(
-            status="active",
-            created=anchor,
-            billing_cycle_anchor=anchor,
-            start_date=anchor,
-            current_period_start=anchor,
-            current_period_end=period_end,
-            next_action_at=period_end,
-        )
-
-    clone_subscriptions(runtime, template_subscription=template, count=DUE, shape=due)
+    clone_subscriptions(
+        runtime, template_subscription=template, count=DUE, shape=due_for_renewal(anchor, period_end)
+    )
     return probe_secret, secrets
 
 
