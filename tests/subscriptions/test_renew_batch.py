@@ -16,11 +16,11 @@ import re
 import secrets
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import JSON, Engine, create_engine, event, func, inspect, select, text
@@ -88,6 +88,25 @@ class RecordingProcessor:
         return self.inner.charge(
             payment_method, amount=amount, currency=currency, idempotency_key=idempotency_key
         )
+
+
+Recording = TypeVar("Recording", bound=RecordingProcessor)
+
+
+def _one_processor(
+    monkeypatch: pytest.MonkeyPatch, clock: FrozenClock, kind: Callable[[TestProcessor], Recording]
+) -> list[Recording]:
+    """Every runtime charges through one `kind` wrapping the test processor, made on first use with
+    that runtime's pepper; the list returned holds it then."""
+    made: list[Recording] = []
+
+    def factory(runtime: Runtime) -> PaymentProcessor:
+        if not made:
+            made.append(kind(TestProcessor(pepper=runtime.settings.resolved_secret_key(), clock=clock)))
+        return made[0]
+
+    monkeypatch.setattr(processor_module, "processor_factory", factory)
+    return made
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,16 +465,7 @@ def run_store(
     token_source = random.Random(20250203)
     monkeypatch.setattr(secrets, "choice", token_source.choice)
     clock = FrozenClock(ts(2024, 1, 15))
-    recorder: list[RecordingProcessor] = []
-
-    def factory(runtime: Runtime) -> PaymentProcessor:
-        if not recorder:
-            recorder.append(
-                RecordingProcessor(TestProcessor(pepper=runtime.settings.resolved_secret_key(), clock=clock))
-            )
-        return recorder[0]
-
-    monkeypatch.setattr(processor_module, "processor_factory", factory)
+    recorder = _one_processor(monkeypatch, clock, RecordingProcessor)
     runtime = Runtime.build(settings, clock=clock)
     try:
         Seeder(runtime, clock).seed()
@@ -725,17 +735,8 @@ def test_a_run_that_fails_after_charging_charges_once_when_done_again(
     batch back, invoices included, and the next run makes new invoices. Their charges reuse the
     keys of the first attempt (subscription, period, attempt), so nothing is charged twice and
     every renewal still happens, once."""
-    processors: list[FlakyProcessor] = []
-
-    def factory(runtime: Runtime) -> PaymentProcessor:
-        if not processors:
-            processors.append(
-                FlakyProcessor(TestProcessor(pepper=runtime.settings.resolved_secret_key(), clock=clock))
-            )
-        return processors[0]
-
     clock = FrozenClock(ts(2025, 1, 1))
-    monkeypatch.setattr(processor_module, "processor_factory", factory)
+    processors = _one_processor(monkeypatch, clock, FlakyProcessor)
     size = 12
     runtime = _plain_book(settings, size)
     try:

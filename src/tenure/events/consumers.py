@@ -198,13 +198,17 @@ def drain(maker: sessionmaker[Session], consumers: Sequence[Consumer], *, now: C
     return handled
 
 
+def _unread(session: Session, consumer: Consumer) -> Select[Event]:
+    """The events `consumer` wants past its checkpoint, as far as it may read now."""
+    return _wanted(_after(session, _Position.of(session.get(ConsumerCheckpoint, consumer.name))), consumer)
+
+
 def waiting(session: Session, consumers: Sequence[Consumer]) -> list[Consumer]:
     """The consumers with at least one event to read: one small read each, no lock, so that an idle
     pass (the embedded worker's, the tests' app's) takes no turn at SQLite's write lock."""
     found = []
     for consumer in consumers:
-        readable = _after(session, _Position.of(session.get(ConsumerCheckpoint, consumer.name)))
-        if session.scalar(_wanted(readable, consumer).with_only_columns(Event.pk).limit(1)) is not None:
+        if session.scalar(_unread(session, consumer).with_only_columns(Event.pk).limit(1)) is not None:
             found.append(consumer)
     return found
 
@@ -213,7 +217,6 @@ def lag(session: Session, consumers: Sequence[Consumer]) -> dict[str, int]:
     """How many events each consumer has yet to read (for `tenure check --settled`)."""
     behind: dict[str, int] = {}
     for consumer in consumers:
-        readable = _after(session, _Position.of(session.get(ConsumerCheckpoint, consumer.name)))
-        wanted = _wanted(readable, consumer).subquery()
+        wanted = _unread(session, consumer).subquery()
         behind[consumer.name] = int(session.scalar(select(func.count()).select_from(wanted)) or 0)
     return behind
