@@ -464,6 +464,7 @@ def run_store(
     _fresh_store(settings.effective_database_url, sqlite_template)
     token_source = random.Random(20250203)
     monkeypatch.setattr(secrets, "choice", token_source.choice)
+    monkeypatch.setattr(secrets, "token_bytes", token_source.randbytes)
     clock = FrozenClock(ts(2024, 1, 15))
     recorder = _one_processor(monkeypatch, clock, RecordingProcessor)
     runtime = Runtime.build(settings, clock=clock)

@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from tenure.db.jsoncodec import dumps_text
+
 log = logging.getLogger(__name__)
 
 SQLITE_POOL_SIZE = 32
@@ -253,7 +255,9 @@ def make_engine(
         _configure_sqlite(engine, queue)
         _QUEUES[engine] = queue
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, json_serializer=dumps_text
+    )
 
 
 def write_queue_of(engine: Engine) -> WriteQueue | None:

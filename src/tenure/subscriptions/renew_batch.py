@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from tenure.billing_context import BillingContext
 from tenure.customers.models import Customer
 from tenure.db.base import Base
-from tenure.events.models import Event
-from tenure.events.service import new_event, record_events
+from tenure.events.service import event_values, record_events
 from tenure.invoices.models import BillingReason, Invoice, InvoiceLine
 from tenure.invoices.schemas import serialize_invoice
 from tenure.invoices.service import (
@@ -355,13 +354,13 @@ def classify(
 class _Writes:
     invoices: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
 
     def event(
         self, type: str, obj: dict[str, Any], *, now: int, previous: dict[str, Any] | None = None
     ) -> None:
-        event = new_event(type, obj=obj, now=now, previous=previous)
+        event = event_values(type, obj=obj, now=now, previous=previous)
         if event is not None:
             self.events.append(event)
 
