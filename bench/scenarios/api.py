@@ -26,6 +26,10 @@ MIB = 1024 * 1024
 CUSTOMERS = "POST /v1/customers"
 SUBSCRIPTIONS = "POST /v1/subscriptions"
 CUSTOMERS_VS_PEER = "≥ 2× localstripe"
+# Issue #16's targets: creating customers and subscriptions at c=16, against the floor's rate; any
+# write endpoint on SQLite at c=64.
+WRITE_SHARE_TARGET = 0.35
+OVERLOAD_P99_MS = 2000
 
 
 @dataclass
@@ -271,6 +275,14 @@ def _add_load_results(
         p99_met = tenure["p99_ms"] is not None and tenure["p99_ms"] < 50
         if floor is not None:
             throughput_met = tenure["rps"] >= 0.5 * floor["rps"]
+    elif endpoint.label in (CUSTOMERS, SUBSCRIPTIONS) and concurrency == 16:
+        throughput_target = f"≥ {WRITE_SHARE_TARGET}× floor"
+        if floor is not None:
+            throughput_met = tenure["rps"] >= WRITE_SHARE_TARGET * floor["rps"]
+    if db == "sqlite" and concurrency == 64:
+        # Issue #16: SQLite under a burst answers every measurement window, with p99 under 2 s.
+        throughput_target = f"every window answered, p99 < {OVERLOAD_P99_MS / 1000:g} s"
+        throughput_met = not stalled and tenure["p99_ms"] is not None and tenure["p99_ms"] < OVERLOAD_P99_MS
     bench.add(
         Result(
             name=f"{base} throughput",
