@@ -38,7 +38,7 @@ ORDER BY month DESC, cancellations DESC, customer_reason""",
         """SELECT canceled_at, subscription, comment
 FROM cancellations
 WHERE feedback = 'other' AND comment IS NOT NULL AND comment <> ''
-ORDER BY canceled_at DESC""",
+ORDER BY canceled_at DESC, subscription""",
     ),
     "mrr_lost_by_reason": (
         "MRR lost by reason",
