@@ -21,4 +21,4 @@ def dumps_bytes(value: Any) -> bytes:
 
 
 def dumps_text(value: Any) -> str:
-    return orjson.dumps(value, option=_OPTIONS).decode()
+    return dumps_bytes(value).decode()

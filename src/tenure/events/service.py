@@ -113,18 +113,8 @@ def record_event(
     return event
 
 
-# The columns `event_values` fills; `tx` (the writing transaction) is its column's default.
-_EVENT_COLUMNS = (
-    "id",
-    "created",
-    "type",
-    "object_id",
-    "data",
-    "api_version",
-    "pending_webhooks",
-    "origin",
-    "livemode",
-)
+# The columns of an event that hold JSON; the rest of `event_values` are plain values.
+_JSON_COLUMNS = frozenset({"data", "origin"})
 
 
 def record_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
@@ -146,20 +136,18 @@ def record_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
 
 def _copy_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     tx = session.scalar(select(current_transaction()))
-    columns = ", ".join((*_EVENT_COLUMNS, "tx"))
+    names = list(rows[0])  # every row has the columns `event_values` gives, in its order
+    columns = ", ".join((*names, "tx"))
     connection = session.connection().connection.driver_connection
     assert connection is not None
-    with connection.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {Event.__tablename__} ({columns}) FROM STDIN") as copy,
+    ):
         for row in rows:
-            values = [row[name] for name in _EVENT_COLUMNS]
             # As SQLAlchemy's JSON type writes them: no origin is JSON's null, not SQL's NULL.
-            values[_DATA] = Jsonb(values[_DATA], dumps_bytes)
-            values[_ORIGIN_COLUMN] = Jsonb(values[_ORIGIN_COLUMN], dumps_bytes)
+            values = [Jsonb(row[name], dumps_bytes) if name in _JSON_COLUMNS else row[name] for name in names]
             copy.write_row((*values, tx))
-
-
-_DATA = _EVENT_COLUMNS.index("data")
-_ORIGIN_COLUMN = _EVENT_COLUMNS.index("origin")
 
 
 def get_event(session: Session, event_id: str) -> Event:
